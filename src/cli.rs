@@ -1,20 +1,41 @@
 //! The `roster` command line: parses arguments with clap and runs one command.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
+use crate::config::Config;
 use crate::grammar;
 
 #[derive(Debug, Parser)]
 #[command(name = "roster", version, about = "SCIM 2.0 provisioning server")]
 pub struct Cli {
+    /// Database URL: sqlite://FILE, sqlite:///ABSOLUTE/PATH (created and migrated on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_DATABASE_URL",
+        default_value = "sqlite://roster.db"
+    )]
+    pub database: String,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the SCIM API (/scim/v2) and /healthz.
+    Serve(ServeArgs),
+    /// Create or upgrade the database, then exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage the SCIM bearer tokens of an account's connections.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Check a SCIM filter and print its canonical form (exit 1 with the error if invalid).
     Filter {
         /// The filter, e.g. 'userName eq "bjensen" and emails[type eq "work"]'.
@@ -27,12 +48,144 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// fsync every commit (SQLite synchronous=FULL): survives power loss, writes slower.
+    #[arg(long, env = "ROSTER_DURABLE")]
+    pub durable: bool,
+    /// Database connections for reads.
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS", default_value_t = 8)]
+    pub max_connections: u32,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "ROSTER_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account (does nothing if it exists).
+    Create {
+        /// Short name: lower-case letters, digits and '-'.
+        slug: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bearer token for a connection and print it (only the token) on stdout.
+    Create {
+        #[arg(long)]
+        account: String,
+        /// The connection's name, e.g. okta-prod.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the live tokens of a connection (by connection name or token id).
+    Revoke {
+        #[arg(long)]
+        account: String,
+        /// Connection name or token id.
+        #[arg(long)]
+        name: String,
+    },
+    /// List an account's tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        account: String,
+    },
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Filter { expr } => print_canonical(&expr, grammar::parse_filter(&expr)),
         Command::Path { path } => print_canonical(&path, grammar::parse_path(&path)),
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run_async(cli.database, command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve(args) => {
+            crate::telemetry::init();
+            let config = Config {
+                database_url: database.clone(),
+                listen: args.listen,
+                max_connections: args.max_connections,
+                durable: args.durable,
+                workers: args.workers,
+            };
+            let engine = crate::startup::engine(&database, Some(&config)).await?;
+            if engine.account_count().await? == 0 {
+                engine.ensure_account("default").await?;
+                let token = engine.create_token("default", "default").await?;
+                println!("Created account 'default'. Its SCIM bearer token, shown only this once:");
+                println!();
+                println!("    {token}");
+                println!();
+            }
+            let app = crate::startup::Application::build(&config, engine).await?;
+            println!(
+                "Roster is serving SCIM 2.0 at http://{}:{}/scim/v2",
+                config.listen.ip(),
+                app.port()
+            );
+            app.run().await?;
+        }
+        Command::Migrate => {
+            crate::startup::engine(&database, None).await?;
+            eprintln!("database is up to date");
+        }
+        Command::Account(AccountCommand::Create { slug }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            if engine.ensure_account(&slug).await? {
+                eprintln!("created account '{slug}'");
+            } else {
+                eprintln!("account '{slug}' already exists");
+            }
+        }
+        Command::Token(TokenCommand::Create { account, name }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            println!("{}", engine.create_token(&account, &name).await?);
+        }
+        Command::Token(TokenCommand::Revoke { account, name }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let n = engine.revoke_token(&account, &name).await?;
+            eprintln!("revoked {n} token(s)");
+        }
+        Command::Token(TokenCommand::List { account }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            for t in engine.list_tokens(&account).await? {
+                let state = t
+                    .revoked
+                    .map_or("live".to_string(), |r| format!("revoked {r}"));
+                println!("{}\t{}\t{}\t{}", t.id, t.name, t.created, state);
+            }
+        }
+        Command::Filter { .. } | Command::Path { .. } => {}
+    }
+    Ok(())
 }
 
 fn print_canonical<T: std::fmt::Display>(

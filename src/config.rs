@@ -1,0 +1,26 @@
+//! Configuration, typed, read once at startup from flags and the environment.
+
+use std::net::SocketAddr;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Readers in the database pool.
+    pub max_connections: u32,
+    /// An fsync per commit (`synchronous=FULL`); costs write throughput.
+    pub durable: bool,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+impl Config {
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            url: self.database_url.clone(),
+            max_connections: self.max_connections,
+            durable: self.durable,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! actix-web: the SCIM routes, health, and the one place errors become responses.
+
+pub mod scim;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use crate::scim::ScimError;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// Routes of the whole server.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/scim/v2", web::route().to(scim::dispatch))
+        .route("/scim/v2/{tail:.*}", web::route().to(scim::dispatch))
+        .default_service(web::route().to(not_found));
+}
+
+async fn healthz(engine: web::Data<crate::engine::Engine>) -> HttpResponse {
+    match engine.store().ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
+        }
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    error_response(&ScimError::not_found("no such endpoint"))
+}
+
+/// A SCIM JSON response.
+pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .body(body.to_string())
+}
+
+/// The RFC 7644 §3.12 response for an error. Internal causes are logged here, once.
+pub fn error_response(e: &ScimError) -> HttpResponse {
+    if let ScimError::Internal { detail } = e {
+        tracing::error!(error = %detail, "internal error");
+    }
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = scim_json(status, &e.to_body());
+    match e {
+        ScimError::Unauthorized { .. } => {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"roster\""),
+            );
+        }
+        ScimError::TooManyRequests {
+            retry_after_secs, ..
+        } => {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        ScimError::BadRequest { .. }
+        | ScimError::Invalid { .. }
+        | ScimError::Forbidden { .. }
+        | ScimError::NotFound { .. }
+        | ScimError::Conflict { .. }
+        | ScimError::PreconditionFailed { .. }
+        | ScimError::PayloadTooLarge { .. }
+        | ScimError::NotImplemented { .. }
+        | ScimError::Internal { .. } => {}
+    }
+    resp
+}

@@ -1,0 +1,451 @@
+//! The SCIM endpoints under `/scim/v2`. Resource names match in any case and tolerate a
+//! trailing slash, so one dispatcher reads the path; each handler extracts, makes one engine
+//! call and builds the response.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::auth::{self, Principal};
+use crate::engine::Engine;
+use crate::scim::list::{list_response, ListParams};
+use crate::scim::projection::Projection;
+use crate::scim::resource::{self, etag, parse_etag, Stored};
+use crate::scim::{ResourceKind, ScimError};
+
+use super::{error_response, scim_json};
+
+/// Largest request body outside Bulk (Bulk has its own, advertised limit).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    match route(&req, payload, &engine).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn route(
+    req: &HttpRequest,
+    payload: web::Payload,
+    engine: &Engine,
+) -> Result<HttpResponse, ScimError> {
+    let tail = req.match_info().get("tail").unwrap_or("");
+    let segments: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+    let method = req.method().clone();
+    let first = segments.first().map(|s| s.to_ascii_lowercase());
+    let base = base_url(req);
+
+    // Discovery is open: it says what the server can do, nothing about any account.
+    match (first.as_deref(), segments.get(1).copied(), segments.len()) {
+        (Some("serviceproviderconfig"), None, 1) => {
+            only(&method, Method::GET)?;
+            return Ok(scim_json(
+                StatusCode::OK,
+                &with_location(engine.registry().service_provider_config(), &base),
+            ));
+        }
+        (Some("resourcetypes"), id, _) if segments.len() <= 2 => {
+            only(&method, Method::GET)?;
+            let docs = engine.registry().resource_type_docs();
+            return Ok(match id {
+                None => {
+                    let items = docs
+                        .iter()
+                        .map(|d| as_map(&with_location(d, &base)))
+                        .collect::<Vec<_>>();
+                    scim_json(StatusCode::OK, &list_response(items.len() as u64, 1, items))
+                }
+                Some(id) => {
+                    let doc = docs
+                        .into_iter()
+                        .find(|d| {
+                            d.get("id")
+                                .and_then(Value::as_str)
+                                .is_some_and(|x| x.eq_ignore_ascii_case(id))
+                        })
+                        .ok_or_else(|| ScimError::not_found(format!("no resource type {id}")))?;
+                    scim_json(StatusCode::OK, &with_location(doc, &base))
+                }
+            });
+        }
+        (Some("schemas"), id, _) if segments.len() <= 2 => {
+            only(&method, Method::GET)?;
+            return Ok(match id {
+                None => {
+                    let items = engine
+                        .registry()
+                        .schema_docs()
+                        .into_iter()
+                        .map(|d| as_map(&with_location(d, &base)))
+                        .collect::<Vec<_>>();
+                    scim_json(StatusCode::OK, &list_response(items.len() as u64, 1, items))
+                }
+                Some(id) => {
+                    let doc = engine
+                        .registry()
+                        .schema_doc(id)
+                        .ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
+                    scim_json(StatusCode::OK, &with_location(doc, &base))
+                }
+            });
+        }
+        _ => {}
+    }
+
+    let principal = authenticate(req, engine).await?;
+    let p = &principal;
+    let query = query_pairs(req);
+    match (first.as_deref(), segments.get(1).copied(), segments.len()) {
+        (Some("users"), None, 1) => collection(req, payload, engine, p, ResourceKind::User, &query, &base).await,
+        (Some("groups"), None, 1) => collection(req, payload, engine, p, ResourceKind::Group, &query, &base).await,
+        (Some("users"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
+            only(&method, Method::POST)?;
+            search(payload, engine, p, Some(ResourceKind::User), &base).await
+        }
+        (Some("groups"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
+            only(&method, Method::POST)?;
+            search(payload, engine, p, Some(ResourceKind::Group), &base).await
+        }
+        (Some("users"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::User, id, &query, &base).await,
+        (Some("groups"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::Group, id, &query, &base).await,
+        (Some(".search"), None, 1) => {
+            only(&method, Method::POST)?;
+            search(payload, engine, p, None, &base).await
+        }
+        (Some("bulk"), None, 1) => {
+            only(&method, Method::POST)?;
+            let limit = engine.registry().bulk_max_payload() as usize;
+            let body = read_json(payload, limit).await?;
+            let out = engine.bulk(p, &body, &base).await?;
+            Ok(scim_json(StatusCode::OK, &out))
+        }
+        (Some("me"), None, 1) => Err(ScimError::NotImplemented {
+            detail: "/Me is not available to identity-provider tokens: they act for an account, not a user".into(),
+        }),
+        _ => Err(ScimError::not_found(format!("no such endpoint: /scim/v2/{tail}"))),
+    }
+}
+
+fn only(method: &Method, allowed: Method) -> Result<(), ScimError> {
+    if *method == allowed {
+        Ok(())
+    } else {
+        Err(ScimError::Invalid {
+            detail: format!("method {method} is not supported here; use {allowed}"),
+        })
+    }
+}
+
+async fn authenticate(req: &HttpRequest, engine: &Engine) -> Result<Principal, ScimError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer)
+        .ok_or_else(|| ScimError::Unauthorized {
+            detail: "send 'Authorization: Bearer <token>' with a token of this account".into(),
+        })?;
+    engine.authenticate(token).await
+}
+
+/// `/Users` or `/Groups`: list (GET) or create (POST).
+async fn collection(
+    req: &HttpRequest,
+    payload: web::Payload,
+    engine: &Engine,
+    p: &Principal,
+    kind: ResourceKind,
+    query: &[(String, String)],
+    base: &str,
+) -> Result<HttpResponse, ScimError> {
+    match *req.method() {
+        Method::GET => list(engine, p, Some(kind), &ListParams::from_query(query), base).await,
+        Method::POST => {
+            let body = read_json(payload, MAX_BODY).await?;
+            let out = engine.create(p, kind, &body).await?;
+            let projection = projection(engine, kind, query);
+            let mut resp = resource_response(
+                engine,
+                StatusCode::CREATED,
+                &out.resource,
+                &projection,
+                base,
+            );
+            if let Ok(v) = HeaderValue::from_str(&location(&out.resource, base)) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(resp)
+        }
+        _ => Err(ScimError::Invalid {
+            detail: format!(
+                "method {} is not supported on /{}",
+                req.method(),
+                kind.endpoint()
+            ),
+        }),
+    }
+}
+
+/// `/Users/{id}` or `/Groups/{id}`.
+#[allow(clippy::too_many_arguments)]
+async fn one(
+    req: &HttpRequest,
+    payload: web::Payload,
+    engine: &Engine,
+    p: &Principal,
+    kind: ResourceKind,
+    id: &str,
+    query: &[(String, String)],
+    base: &str,
+) -> Result<HttpResponse, ScimError> {
+    let if_match = precondition(req, header::IF_MATCH);
+    let projection = projection(engine, kind, query);
+    match *req.method() {
+        Method::GET => {
+            let found = engine.get(p, kind, id, &projection).await?;
+            if let Some(v) = precondition(req, header::IF_NONE_MATCH) {
+                if v == found.version {
+                    return Ok(HttpResponse::NotModified()
+                        .insert_header((header::ETAG, etag(found.version)))
+                        .finish());
+                }
+            }
+            Ok(resource_response(
+                engine,
+                StatusCode::OK,
+                &found,
+                &projection,
+                base,
+            ))
+        }
+        Method::PUT => {
+            let body = read_json(payload, MAX_BODY).await?;
+            let out = engine.replace(p, kind, id, &body, if_match).await?;
+            Ok(resource_response(
+                engine,
+                StatusCode::OK,
+                &out.resource,
+                &projection,
+                base,
+            ))
+        }
+        Method::PATCH => {
+            let body = read_json(payload, MAX_BODY).await?;
+            let asked = has_param(query, "attributes") || has_param(query, "excludedAttributes");
+            // A group's full member list is only sent back when asked for: a one-member
+            // change to a large group must not cost the whole list.
+            let return_refs = kind == ResourceKind::User || asked;
+            let out = engine
+                .patch(p, kind, id, &body, if_match, return_refs)
+                .await?;
+            if kind == ResourceKind::Group && !asked {
+                return Ok(HttpResponse::NoContent()
+                    .insert_header((header::ETAG, etag(out.resource.version)))
+                    .finish());
+            }
+            Ok(resource_response(
+                engine,
+                StatusCode::OK,
+                &out.resource,
+                &projection,
+                base,
+            ))
+        }
+        Method::DELETE => {
+            engine.delete(p, kind, id, if_match).await?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        _ => Err(ScimError::Invalid {
+            detail: format!(
+                "method {} is not supported on a {}",
+                req.method(),
+                kind.name()
+            ),
+        }),
+    }
+}
+
+async fn search(
+    payload: web::Payload,
+    engine: &Engine,
+    p: &Principal,
+    kind: Option<ResourceKind>,
+    base: &str,
+) -> Result<HttpResponse, ScimError> {
+    let body = read_json(payload, MAX_BODY).await?;
+    let params = ListParams::from_search(&body)?;
+    list(engine, p, kind, &params, base).await
+}
+
+/// A list of one resource type, or of both (root `.search`: users first, then groups).
+async fn list(
+    engine: &Engine,
+    p: &Principal,
+    kind: Option<ResourceKind>,
+    params: &ListParams,
+    base: &str,
+) -> Result<HttpResponse, ScimError> {
+    let kinds = match kind {
+        Some(k) => vec![k],
+        None => vec![ResourceKind::User, ResourceKind::Group],
+    };
+    let mut total = 0u64;
+    let mut resources = vec![];
+    let mut start_index = 1;
+    let mut offset: Option<u64> = None;
+    let mut remaining = 0u64;
+    let mut last_error = None;
+    for k in kinds.iter().copied() {
+        let mut q = match params.compile(engine.registry(), k) {
+            Ok(q) => q,
+            Err(e)
+                if kinds.len() > 1
+                    && e.scim_type() == Some(crate::scim::ScimType::InvalidFilter) =>
+            {
+                // On the root, a filter that names what one type lacks selects none of it.
+                last_error = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        // One page across both types: the offset runs through users, then groups.
+        let off = *offset.get_or_insert_with(|| {
+            start_index = q.start_index;
+            remaining = q.count;
+            q.start_index - 1
+        });
+        q.start_index = off + 1;
+        q.count = remaining;
+        let (n, items) = engine.list(p, k, &q).await?;
+        total += n;
+        remaining = remaining.saturating_sub(items.len() as u64);
+        offset = Some(off.saturating_sub(n));
+        for item in items {
+            resources.push(render(engine, &item, &q.projection, base));
+        }
+    }
+    if offset.is_none() {
+        if let Some(e) = last_error {
+            return Err(e);
+        }
+    }
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, start_index, resources),
+    ))
+}
+
+fn render(
+    engine: &Engine,
+    stored: &Stored,
+    projection: &Projection,
+    base: &str,
+) -> serde_json::Map<String, Value> {
+    let full = resource::render(stored, base);
+    projection.apply(engine.registry(), stored.kind, full)
+}
+
+fn resource_response(
+    engine: &Engine,
+    status: StatusCode,
+    stored: &Stored,
+    projection: &Projection,
+    base: &str,
+) -> HttpResponse {
+    let body = Value::Object(render(engine, stored, projection, base));
+    let mut resp = scim_json(status, &body);
+    if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+fn location(stored: &Stored, base: &str) -> String {
+    format!("{base}/{}/{}", stored.kind.endpoint(), stored.id)
+}
+
+fn projection(engine: &Engine, kind: ResourceKind, query: &[(String, String)]) -> Projection {
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    Projection::parse(
+        engine.registry(),
+        kind,
+        get("attributes"),
+        get("excludedAttributes"),
+    )
+}
+
+fn has_param(query: &[(String, String)], name: &str) -> bool {
+    query.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+}
+
+/// The version an `If-Match`/`If-None-Match` header names; `*` and garbage name none.
+fn precondition(req: &HttpRequest, name: header::HeaderName) -> Option<i64> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_etag)
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+/// `scheme://host/scim/v2` as the client reached it.
+fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}/scim/v2", info.scheme(), info.host())
+}
+
+fn as_map(v: &Value) -> serde_json::Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// A discovery document with `meta.location` made absolute.
+fn with_location(doc: &Value, base: &str) -> Value {
+    let mut doc = doc.clone();
+    if let Some(Value::Object(meta)) = doc.get_mut("meta") {
+        if let Some(Value::String(loc)) = meta.get_mut("location") {
+            if loc.starts_with('/') {
+                *loc = format!("{base}{loc}");
+            }
+        }
+    }
+    doc
+}
+
+/// Reads and parses a JSON body of at most `limit` bytes.
+async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ScimError::invalid_syntax(format!("could not read the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ScimError::PayloadTooLarge {
+                detail: format!("the request body is larger than {limit} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ScimError::invalid_syntax(
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}

@@ -1,0 +1,370 @@
+//! The schema registry: the JSON documents in `schemas/`, read once, are the only description
+//! of every attribute (type, case, mutability, `returned`) and of discovery.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ScimError;
+use super::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttrType {
+    String,
+    Boolean,
+    Decimal,
+    Integer,
+    DateTime,
+    Binary,
+    Reference,
+    Complex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mutability {
+    ReadOnly,
+    ReadWrite,
+    Immutable,
+    WriteOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Returned {
+    Always,
+    Never,
+    Default,
+    Request,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribute {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: AttrType,
+    pub multi_valued: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub case_exact: bool,
+    pub mutability: Mutability,
+    pub returned: Returned,
+    #[serde(default)]
+    pub sub_attributes: Vec<Attribute>,
+}
+
+impl Attribute {
+    pub fn sub(&self, name: &str) -> Option<&Attribute> {
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.mutability == Mutability::ReadOnly
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub id: String,
+    pub attributes: Vec<Attribute>,
+    /// The document as served by `/Schemas`.
+    pub doc: Value,
+}
+
+impl Schema {
+    fn from_doc(doc: Value) -> Result<Schema, String> {
+        #[derive(Deserialize)]
+        struct Shape {
+            id: String,
+            attributes: Vec<Attribute>,
+        }
+        let shape: Shape = serde_json::from_value(doc.clone()).map_err(|e| e.to_string())?;
+        Ok(Schema {
+            id: shape.id,
+            attributes: shape.attributes,
+            doc,
+        })
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&Attribute> {
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The two resource types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    User,
+    Group,
+}
+
+impl ResourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            ResourceKind::User => "Users",
+            ResourceKind::Group => "Groups",
+        }
+    }
+}
+
+/// Where an attribute path leads.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'r> {
+    /// An attribute, with a sub-attribute when the path names one.
+    Attr(Resolved<'r>),
+    /// A whole extension, as in a PATCH path of just the extension's URN.
+    Extension(&'r Schema),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved<'r> {
+    /// The extension URN when the attribute belongs to one (its key in the document).
+    pub ext: Option<&'r str>,
+    pub attr: &'r Attribute,
+    pub sub: Option<&'r Attribute>,
+    /// `id`, `externalId` or `meta`: held in columns, not in the document.
+    pub common: bool,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    user: Schema,
+    group: Schema,
+    enterprise: Schema,
+    common: Schema,
+    resource_types: Value,
+    service_provider_config: Value,
+}
+
+const USER_JSON: &str = include_str!("../../schemas/User.json");
+const GROUP_JSON: &str = include_str!("../../schemas/Group.json");
+const ENTERPRISE_JSON: &str = include_str!("../../schemas/EnterpriseUser.json");
+const COMMON_JSON: &str = include_str!("../../schemas/common.json");
+const RESOURCE_TYPES_JSON: &str = include_str!("../../schemas/ResourceTypes.json");
+const SPC_JSON: &str = include_str!("../../schemas/ServiceProviderConfig.json");
+
+impl Registry {
+    /// Reads the documents compiled into the binary from `schemas/`.
+    pub fn load() -> Result<Registry, String> {
+        let parse = |name: &str, text: &str| -> Result<Value, String> {
+            serde_json::from_str(text).map_err(|e| format!("schemas/{name}: {e}"))
+        };
+        let schema = |name: &str, text: &str| -> Result<Schema, String> {
+            Schema::from_doc(parse(name, text)?).map_err(|e| format!("schemas/{name}: {e}"))
+        };
+        let mut common = parse("common.json", COMMON_JSON)?;
+        if let Some(obj) = common.as_object_mut() {
+            obj.insert("id".into(), "common".into());
+        }
+        let registry = Registry {
+            user: schema("User.json", USER_JSON)?,
+            group: schema("Group.json", GROUP_JSON)?,
+            enterprise: schema("EnterpriseUser.json", ENTERPRISE_JSON)?,
+            common: Schema::from_doc(common).map_err(|e| format!("schemas/common.json: {e}"))?,
+            resource_types: parse("ResourceTypes.json", RESOURCE_TYPES_JSON)?,
+            service_provider_config: parse("ServiceProviderConfig.json", SPC_JSON)?,
+        };
+        for (schema, id) in [
+            (&registry.user, USER_SCHEMA),
+            (&registry.group, GROUP_SCHEMA),
+            (&registry.enterprise, ENTERPRISE_USER_SCHEMA),
+        ] {
+            if schema.id != id {
+                return Err(format!("schema {} should have id {id}", schema.id));
+            }
+        }
+        Ok(registry)
+    }
+
+    pub fn core(&self, kind: ResourceKind) -> &Schema {
+        match kind {
+            ResourceKind::User => &self.user,
+            ResourceKind::Group => &self.group,
+        }
+    }
+
+    pub fn extensions(&self, kind: ResourceKind) -> &[Schema] {
+        match kind {
+            ResourceKind::User => std::slice::from_ref(&self.enterprise),
+            ResourceKind::Group => &[],
+        }
+    }
+
+    pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&Schema> {
+        self.extensions(kind)
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
+    }
+
+    pub fn common_attr(&self, name: &str) -> Option<&Attribute> {
+        self.common.attr(name)
+    }
+
+    pub fn schema_docs(&self) -> Vec<&Value> {
+        vec![&self.user.doc, &self.group.doc, &self.enterprise.doc]
+    }
+
+    pub fn schema_doc(&self, id: &str) -> Option<&Value> {
+        [&self.user, &self.group, &self.enterprise]
+            .into_iter()
+            .find(|s| s.id.eq_ignore_ascii_case(id))
+            .map(|s| &s.doc)
+    }
+
+    pub fn resource_type_docs(&self) -> Vec<&Value> {
+        self.resource_types
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn service_provider_config(&self) -> &Value {
+        &self.service_provider_config
+    }
+
+    fn spc_number(&self, section: &str, key: &str, fallback: u64) -> u64 {
+        self.service_provider_config
+            .get(section)
+            .and_then(|s| s.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(fallback)
+    }
+
+    /// The most resources one list response holds (`filter.maxResults`).
+    pub fn max_results(&self) -> u64 {
+        self.spc_number("filter", "maxResults", 1000)
+    }
+
+    pub fn bulk_max_operations(&self) -> u64 {
+        self.spc_number("bulk", "maxOperations", 1000)
+    }
+
+    pub fn bulk_max_payload(&self) -> u64 {
+        self.spc_number("bulk", "maxPayloadSize", 1_048_576)
+    }
+
+    /// Resolves `[uri:]name[.sub]` against the resource type: case-insensitive names, the
+    /// core schema for unqualified names (then the common attributes, then a unique match
+    /// in an extension), an extension's URN for qualified ones.
+    pub fn resolve(
+        &self,
+        kind: ResourceKind,
+        uri: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+    ) -> Result<Target<'_>, ScimError> {
+        let unknown = || {
+            let shown = match (uri, sub) {
+                (Some(u), Some(s)) => format!("{u}:{name}.{s}"),
+                (Some(u), None) => format!("{u}:{name}"),
+                (None, Some(s)) => format!("{name}.{s}"),
+                (None, None) => name.to_string(),
+            };
+            ScimError::invalid_path(format!("'{shown}' is not an attribute of {}", kind.name()))
+        };
+        let core = self.core(kind);
+        let (ext, attr, common) = match uri {
+            Some(u) if u.eq_ignore_ascii_case(&core.id) => match core.attr(name) {
+                Some(a) => (None, a, false),
+                None => match self.common.attr(name) {
+                    Some(a) => (None, a, true),
+                    None => return Err(unknown()),
+                },
+            },
+            Some(u) => {
+                let full = format!("{u}:{name}");
+                if let (Some(schema), None) = (self.extension(kind, &full), sub) {
+                    return Ok(Target::Extension(schema));
+                }
+                let schema = self.extension(kind, u).ok_or_else(unknown)?;
+                let attr = schema.attr(name).ok_or_else(unknown)?;
+                (Some(schema.id.as_str()), attr, false)
+            }
+            None => {
+                if let Some(a) = core.attr(name) {
+                    (None, a, false)
+                } else if let Some(a) = self.common.attr(name) {
+                    (None, a, true)
+                } else {
+                    let mut found = self
+                        .extensions(kind)
+                        .iter()
+                        .filter_map(|s| s.attr(name).map(|a| (s, a)));
+                    match (found.next(), found.next()) {
+                        (Some((s, a)), None) => (Some(s.id.as_str()), a, false),
+                        _ => return Err(unknown()),
+                    }
+                }
+            }
+        };
+        let sub = match sub {
+            None => None,
+            Some(s) => Some(attr.sub(s).ok_or_else(unknown)?),
+        };
+        Ok(Target::Attr(Resolved {
+            ext,
+            attr,
+            sub,
+            common,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_load_and_resolve() {
+        let r = Registry::load().unwrap();
+        let Target::Attr(res) = r
+            .resolve(ResourceKind::User, None, "USERNAME", None)
+            .unwrap()
+        else {
+            panic!("userName is an attribute")
+        };
+        assert_eq!(res.attr.name, "userName");
+        let Target::Attr(res) = r
+            .resolve(
+                ResourceKind::User,
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+                "Manager",
+                Some("Value"),
+            )
+            .unwrap()
+        else {
+            panic!("manager.value is an attribute")
+        };
+        assert_eq!(res.ext, Some(ENTERPRISE_USER_SCHEMA));
+        assert_eq!(res.sub.map(|s| s.name.as_str()), Some("value"));
+        assert!(matches!(
+            r.resolve(
+                ResourceKind::User,
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"),
+                "User",
+                None
+            ),
+            Ok(Target::Extension(_))
+        ));
+        assert!(r.resolve(ResourceKind::User, None, "nope", None).is_err());
+        assert!(r
+            .resolve(ResourceKind::Group, None, "members", Some("value"))
+            .is_ok());
+        assert_eq!(r.max_results(), 1000);
+        assert!(r.schema_doc(USER_SCHEMA).is_some());
+        assert_eq!(r.resource_type_docs().len(), 2);
+    }
+}

@@ -1,0 +1,81 @@
+//! Composition: open the store, build the engine, bind the listener, run the server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::scim::Registry;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("schema documents: {0}")]
+    Schemas(String),
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+/// Opens the database (creating and migrating it) and builds the engine.
+pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engine, StartupError> {
+    let registry = Registry::load().map_err(StartupError::Schemas)?;
+    let opts = match config {
+        Some(c) => c.store_options(),
+        None => crate::store::StoreOptions {
+            url: database_url.to_string(),
+            max_connections: 4,
+            durable: false,
+        },
+    };
+    let store = Store::open(&opts).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(Engine::new(store, Arc::new(registry), clock))
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(config: &Config, engine: Engine) -> Result<Application, StartupError> {
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?
+            .port();
+        let data = web::Data::new(engine);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .configure(crate::http::configure)
+        })
+        .listen(listener)
+        .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?;
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

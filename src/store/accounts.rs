@@ -1,0 +1,132 @@
+//! Accounts and the bearer tokens of their connections.
+
+use sqlx::Row;
+
+use super::sql::Sql;
+use super::{Result, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub slug: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub revoked: Option<String>,
+}
+
+impl Tx {
+    pub async fn account_by_slug(&mut self, slug: &str) -> Result<Option<Account>> {
+        let mut sql = Sql::new("SELECT id, slug FROM accounts WHERE slug = ");
+        sql.bind_text(slug);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => Some(Account {
+                id: row.try_get(0)?,
+                slug: row.try_get(1)?,
+            }),
+            None => None,
+        })
+    }
+
+    pub async fn count_accounts(&mut self) -> Result<i64> {
+        self.fetch_count(&Sql::new("SELECT COUNT(*) FROM accounts"))
+            .await
+    }
+
+    /// Creates the account unless it exists; returns it and whether it was new.
+    pub async fn ensure_account(&mut self, slug: &str, now: &str) -> Result<(Account, bool)> {
+        if let Some(a) = self.account_by_slug(slug).await? {
+            return Ok((a, false));
+        }
+        let mut sql = Sql::new("INSERT INTO accounts (slug, created) VALUES (");
+        sql.bind_text(slug).push(", ").bind_text(now).push(")");
+        self.execute(&sql).await?;
+        let a = self.account_by_slug(slug).await?.ok_or_else(|| {
+            super::StoreError::Corrupt(format!("account {slug} vanished after insert"))
+        })?;
+        Ok((a, true))
+    }
+
+    pub async fn insert_token(
+        &mut self,
+        account: i64,
+        id: &str,
+        name: &str,
+        hash: &str,
+        now: &str,
+    ) -> Result<()> {
+        let mut sql = Sql::new("INSERT INTO tokens (account_id, id, name, hash, created) VALUES (");
+        sql.bind_int(account)
+            .push(", ")
+            .bind_text(id)
+            .push(", ")
+            .bind_text(name)
+            .push(", ")
+            .bind_text(hash)
+            .push(", ")
+            .bind_text(now)
+            .push(")");
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
+    /// The account and connection name of a live token, by its hash.
+    pub async fn token_by_hash(&mut self, hash: &str) -> Result<Option<(Account, String, String)>> {
+        let mut sql = Sql::new(
+            "SELECT a.id, a.slug, t.name, t.hash FROM tokens t JOIN accounts a ON a.id = t.account_id \
+             WHERE t.hash = ",
+        );
+        sql.bind_text(hash).push(" AND t.revoked IS NULL");
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => Some((
+                Account {
+                    id: row.try_get(0)?,
+                    slug: row.try_get(1)?,
+                },
+                row.try_get(2)?,
+                row.try_get(3)?,
+            )),
+            None => None,
+        })
+    }
+
+    /// Revokes the account's tokens with this id or name; returns how many.
+    pub async fn revoke_tokens(
+        &mut self,
+        account: i64,
+        id_or_name: &str,
+        now: &str,
+    ) -> Result<u64> {
+        let mut sql = Sql::new("UPDATE tokens SET revoked = ");
+        sql.bind_text(now)
+            .push(" WHERE account_id = ")
+            .bind_int(account)
+            .push(" AND revoked IS NULL AND (id = ")
+            .bind_text(id_or_name)
+            .push(" OR name = ")
+            .bind_text(id_or_name)
+            .push(")");
+        self.execute(&sql).await
+    }
+
+    pub async fn list_tokens(&mut self, account: i64) -> Result<Vec<TokenInfo>> {
+        let mut sql = Sql::new("SELECT id, name, created, revoked FROM tokens WHERE account_id = ");
+        sql.bind_int(account).push(" ORDER BY created, id");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(TokenInfo {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    created: row.try_get(2)?,
+                    revoked: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,287 @@
+//! The typed query (`scim::query`) compiled to SQL: columns for indexed attributes, the
+//! membership and email tables through `EXISTS`, JSON functions for the rest. Every value is
+//! a bound argument.
+
+use crate::grammar::CompareOp;
+use crate::scim::query::{Column, Expr, Field, Lit, Set, Sort, ValueType};
+use crate::scim::{ResourceKind, ScimError};
+
+use super::dialect;
+use super::sql::{Arg, Sql};
+
+/// Compiles filters for one resource table aliased `r`.
+pub struct FilterCompiler {
+    kind: ResourceKind,
+    next_alias: usize,
+}
+
+/// What an element-relative field reads, inside one `EXISTS`.
+#[derive(Clone)]
+enum Scope {
+    Resource,
+    /// `json_each` over a document array: the alias of the element rows.
+    JsonElems(String),
+    Emails(String),
+    Members(String),
+    /// Membership row alias and joined group alias.
+    Groups(String, String),
+}
+
+impl FilterCompiler {
+    pub fn new(kind: ResourceKind) -> Self {
+        FilterCompiler {
+            kind,
+            next_alias: 0,
+        }
+    }
+
+    pub fn compile(&mut self, expr: &Expr, sql: &mut Sql) -> Result<(), ScimError> {
+        self.expr(expr, &Scope::Resource, sql)
+    }
+
+    fn alias(&mut self, prefix: &str) -> String {
+        self.next_alias += 1;
+        format!("{prefix}{}", self.next_alias)
+    }
+
+    fn expr(&mut self, e: &Expr, scope: &Scope, sql: &mut Sql) -> Result<(), ScimError> {
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                sql.push("(");
+                self.expr(a, scope, sql)?;
+                sql.push(if matches!(e, Expr::And(..)) {
+                    " AND "
+                } else {
+                    " OR "
+                });
+                self.expr(b, scope, sql)?;
+                sql.push(")");
+            }
+            Expr::Not(a) => {
+                // A comparison on a missing attribute is unknown, not false: NOT must still
+                // match the resources that lack it.
+                sql.push("NOT COALESCE((");
+                self.expr(a, scope, sql)?;
+                sql.push("), 0)");
+            }
+            Expr::Present(field) => {
+                let (text, _) = self.field(field, scope, None)?;
+                sql.push("(");
+                sql.push(&text);
+                sql.push(" IS NOT NULL AND ");
+                sql.push(&text);
+                sql.push(" <> '')");
+            }
+            Expr::Cmp { field, ty, op, lit } => {
+                self.comparison(field, *ty, *op, lit, scope, sql)?
+            }
+            Expr::Any { set, cond } => self.any(set, cond.as_deref(), sql)?,
+        }
+        Ok(())
+    }
+
+    fn any(&mut self, set: &Set, cond: Option<&Expr>, sql: &mut Sql) -> Result<(), ScimError> {
+        let (from, scope) = match set {
+            Set::Doc(path) => {
+                let a = self.alias("j");
+                let mut from = Sql::default();
+                dialect::json_each_from(&mut from, "r.doc", path, &a);
+                (from, Scope::JsonElems(a))
+            }
+            Set::Emails => {
+                let a = self.alias("e");
+                (
+                    Sql::new(&format!(
+                        "user_emails {a} WHERE {a}.account_id = r.account_id AND {a}.user_id = r.id"
+                    )),
+                    Scope::Emails(a),
+                )
+            }
+            Set::Members => {
+                let a = self.alias("m");
+                (
+                    Sql::new(&format!(
+                        "group_members {a} WHERE {a}.account_id = r.account_id AND {a}.group_id = r.id"
+                    )),
+                    Scope::Members(a),
+                )
+            }
+            Set::Groups => {
+                let m = self.alias("m");
+                let g = self.alias("g");
+                (
+                    Sql::new(&format!(
+                        "group_members {m} JOIN scim_groups {g} ON {g}.account_id = {m}.account_id AND {g}.id = {m}.group_id \
+                         WHERE {m}.account_id = r.account_id AND {m}.member_id = r.id"
+                    )),
+                    Scope::Groups(m, g),
+                )
+            }
+        };
+        sql.push("EXISTS (SELECT 1 FROM ");
+        // Splice the FROM clause, renumbering its arguments after ours.
+        append(sql, from);
+        if let Some(c) = cond {
+            sql.push(" AND ");
+            self.expr(c, &scope, sql)?;
+        }
+        sql.push(")");
+        Ok(())
+    }
+
+    /// The SQL text reading `field`, and whether it is already lower-case.
+    fn field(
+        &mut self,
+        field: &Field,
+        scope: &Scope,
+        sql: Option<&mut Sql>,
+    ) -> Result<(String, bool), ScimError> {
+        let _ = sql;
+        Ok(match (field, scope) {
+            (Field::Column(c), _) => match c {
+                Column::Id => ("r.id".into(), false),
+                Column::UserName => ("r.user_name_lc".into(), true),
+                Column::ExternalId => ("r.external_id".into(), false),
+                Column::DisplayName => ("r.display_name_lc".into(), true),
+                Column::Created => ("r.created".into(), false),
+                Column::LastModified => ("r.last_modified".into(), false),
+                Column::Active if self.kind == ResourceKind::User => ("r.active".into(), false),
+                Column::Active => return Err(ScimError::invalid_filter("groups have no 'active'")),
+            },
+            (Field::Doc(path), _) => (dialect::json_text("r.doc", path), false),
+            (Field::Elem(sub), Scope::JsonElems(a)) => match sub {
+                None => (format!("{a}.value"), false),
+                Some(s) => (dialect::json_elem_text(a, s), false),
+            },
+            (Field::Elem(Some(s)), Scope::Emails(a)) => match s.as_str() {
+                "value" => (format!("{a}.value_lc"), true),
+                "type" => (format!("{a}.type"), false),
+                "primary" => (format!("{a}.primary_"), false),
+                "display" => (format!("{a}.display"), false),
+                other => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "emails.{other} cannot be filtered on"
+                    )))
+                }
+            },
+            (Field::Elem(Some(s)), Scope::Members(a)) => match s.as_str() {
+                "value" => (format!("{a}.member_id"), false),
+                "type" => (format!("{a}.member_type"), false),
+                other => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "members.{other} cannot be filtered on"
+                    )))
+                }
+            },
+            (Field::Elem(Some(s)), Scope::Groups(m, g)) => match s.as_str() {
+                "value" => (format!("{m}.group_id"), false),
+                "display" => (format!("{g}.display_name"), false),
+                "type" => ("'direct'".into(), false),
+                other => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "groups.{other} cannot be filtered on"
+                    )))
+                }
+            },
+            (Field::Elem(_), _) => {
+                return Err(ScimError::invalid_filter(
+                    "this attribute cannot be filtered on",
+                ))
+            }
+        })
+    }
+
+    fn comparison(
+        &mut self,
+        field: &Field,
+        ty: ValueType,
+        op: CompareOp,
+        lit: &Lit,
+        scope: &Scope,
+        sql: &mut Sql,
+    ) -> Result<(), ScimError> {
+        let (mut text, lowered) = self.field(field, scope, None)?;
+        if matches!(ty, ValueType::Str { case_exact: false }) && !lowered {
+            text = format!("lower({text})");
+        }
+        let arg = match lit {
+            Lit::Bool(b) => Arg::Int(i64::from(*b)),
+            Lit::Int(i) => Arg::Int(*i),
+            Lit::Decimal(d) => Arg::Real(*d),
+            Lit::Str(s) => Arg::Text(s.clone()),
+        };
+        sql.push("(");
+        match op {
+            CompareOp::Eq => {
+                sql.push(&text).push(" = ").bind(arg);
+            }
+            CompareOp::Ne => {
+                sql.push(&text)
+                    .push(" IS NULL OR ")
+                    .push(&text)
+                    .push(" <> ")
+                    .bind(arg);
+            }
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
+                let sym = match op {
+                    CompareOp::Gt => " > ",
+                    CompareOp::Ge => " >= ",
+                    CompareOp::Lt => " < ",
+                    _ => " <= ",
+                };
+                sql.push(&text).push(sym).bind(arg);
+            }
+            CompareOp::Co => dialect::contains(sql, &text, arg),
+            CompareOp::Sw => dialect::starts_with(sql, &text, arg),
+            CompareOp::Ew => dialect::ends_with(sql, &text, arg),
+        }
+        sql.push(")");
+        Ok(())
+    }
+
+    /// `ORDER BY` text for a sort key (no arguments are bound for sort keys but JSON paths,
+    /// which are appended to `sql`).
+    pub fn order_by(&mut self, sort: &Sort, sql: &mut Sql) -> Result<(), ScimError> {
+        let (mut text, lowered) = self.field(&sort.field, &Scope::Resource, None)?;
+        if matches!(sort.ty, ValueType::Str { case_exact: false }) && !lowered {
+            text = format!("lower({text})");
+        }
+        sql.push(&text);
+        sql.push(if sort.descending { " DESC" } else { " ASC" });
+        Ok(())
+    }
+}
+
+/// Appends `other` to `sql`, renumbering `other`'s placeholders.
+pub fn append(sql: &mut Sql, other: Sql) {
+    let offset = sql.args.len();
+    if offset == 0 || other.args.is_empty() {
+        sql.text.push_str(&other.text);
+        sql.args.extend(other.args);
+        return;
+    }
+    let mut out = String::with_capacity(other.text.len() + 8);
+    let bytes = other.text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            if end > start {
+                if let Ok(n) = other.text[start..end].parse::<usize>() {
+                    out.push('$');
+                    out.push_str(&(n + offset).to_string());
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i] as char);
+        i += 1;
+    }
+    sql.text.push_str(&out);
+    sql.args.extend(other.args);
+}

@@ -1,0 +1,538 @@
+//! Users and groups: rows with the columns filters and uniqueness need plus the canonical
+//! document as JSON; emails in a table of their own; group membership as a table.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::scim::list::ListQuery;
+use crate::scim::resource::{MemberRef, Stored};
+use crate::scim::ResourceKind;
+
+use super::filter::FilterCompiler;
+use super::sql::{opt_text, Arg, Sql};
+use super::{Result, StoreError, Tx};
+
+/// How many ids go into one `IN (...)` list.
+const CHUNK: usize = 500;
+
+fn table(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "users",
+        ResourceKind::Group => "scim_groups",
+    }
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Done {
+        version: i64,
+    },
+    NotFound,
+    /// The row exists at another version.
+    Stale {
+        current: i64,
+    },
+}
+
+/// Filter and uniqueness columns taken from the document.
+struct Columns {
+    user_name: Option<String>,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    active: bool,
+}
+
+fn columns(doc: &Map<String, Value>) -> Columns {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    Columns {
+        user_name: text("userName"),
+        external_id: text("externalId"),
+        display_name: text("displayName"),
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+    }
+}
+
+fn stored(kind: ResourceKind, row: &AnyRow) -> Result<Stored> {
+    let doc: String = row.try_get(4)?;
+    let doc = match serde_json::from_str::<Value>(&doc) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(StoreError::Corrupt(doc)),
+    };
+    Ok(Stored {
+        kind,
+        id: row.try_get(0)?,
+        version: row.try_get(1)?,
+        created: row.try_get(2)?,
+        last_modified: row.try_get(3)?,
+        doc,
+        refs: None,
+    })
+}
+
+fn doc_text(doc: &Map<String, Value>) -> String {
+    Value::Object(doc.clone()).to_string()
+}
+
+impl Tx {
+    pub async fn insert_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+        doc: &Map<String, Value>,
+        now: &str,
+    ) -> Result<i64> {
+        let c = columns(doc);
+        let mut sql = Sql::default();
+        match kind {
+            ResourceKind::User => {
+                let user_name = c.user_name.clone().unwrap_or_default();
+                sql.push("INSERT INTO users (account_id, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, version, created, last_modified, doc) VALUES (")
+                    .bind_int(account).push(", ")
+                    .bind_text(id).push(", ")
+                    .bind_text(user_name.clone()).push(", ")
+                    .bind_text(user_name.to_lowercase()).push(", ")
+                    .bind(opt_text(c.external_id.as_deref())).push(", ")
+                    .bind(opt_text(c.display_name.as_deref())).push(", ")
+                    .bind(opt_text(c.display_name.map(|d| d.to_lowercase()).as_deref())).push(", ")
+                    .bind_int(i64::from(c.active)).push(", 1, ")
+                    .bind_text(now).push(", ")
+                    .bind_text(now).push(", ")
+                    .bind_text(doc_text(doc)).push(")");
+            }
+            ResourceKind::Group => {
+                let display = c.display_name.unwrap_or_default();
+                sql.push("INSERT INTO scim_groups (account_id, id, display_name, display_name_lc, external_id, version, created, last_modified, doc) VALUES (")
+                    .bind_int(account).push(", ")
+                    .bind_text(id).push(", ")
+                    .bind_text(display.clone()).push(", ")
+                    .bind_text(display.to_lowercase()).push(", ")
+                    .bind(opt_text(c.external_id.as_deref())).push(", 1, ")
+                    .bind_text(now).push(", ")
+                    .bind_text(now).push(", ")
+                    .bind_text(doc_text(doc)).push(")");
+            }
+        }
+        self.execute(&sql).await?;
+        if kind == ResourceKind::User {
+            self.write_emails(account, id, doc).await?;
+        }
+        Ok(1)
+    }
+
+    async fn write_emails(
+        &mut self,
+        account: i64,
+        user: &str,
+        doc: &Map<String, Value>,
+    ) -> Result<()> {
+        let mut del = Sql::new("DELETE FROM user_emails WHERE account_id = ");
+        del.bind_int(account)
+            .push(" AND user_id = ")
+            .bind_text(user);
+        self.execute(&del).await?;
+        let Some(Value::Array(emails)) = doc.get("emails") else {
+            return Ok(());
+        };
+        if emails.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Sql::new(
+            "INSERT INTO user_emails (account_id, user_id, position, value, value_lc, type, primary_, display) VALUES ",
+        );
+        for (i, e) in emails.iter().enumerate() {
+            let text = |k: &str| e.get(k).and_then(Value::as_str);
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind_int(account)
+                .push(", ")
+                .bind_text(user)
+                .push(", ")
+                .bind_int(i as i64)
+                .push(", ")
+                .bind(opt_text(text("value")))
+                .push(", ")
+                .bind(opt_text(text("value").map(str::to_lowercase).as_deref()))
+                .push(", ")
+                .bind(opt_text(text("type")))
+                .push(", ")
+                .bind_int(i64::from(
+                    e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                ))
+                .push(", ")
+                .bind(opt_text(text("display")))
+                .push(")");
+        }
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
+    /// Replaces the document; with `expected`, only when the row is at that version.
+    pub async fn update_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+        doc: &Map<String, Value>,
+        now: &str,
+        expected: Option<i64>,
+    ) -> Result<Written> {
+        let c = columns(doc);
+        let mut sql = Sql::default();
+        match kind {
+            ResourceKind::User => {
+                let user_name = c.user_name.clone().unwrap_or_default();
+                sql.push("UPDATE users SET user_name = ")
+                    .bind_text(user_name.clone())
+                    .push(", user_name_lc = ")
+                    .bind_text(user_name.to_lowercase())
+                    .push(", external_id = ")
+                    .bind(opt_text(c.external_id.as_deref()))
+                    .push(", display_name = ")
+                    .bind(opt_text(c.display_name.as_deref()))
+                    .push(", display_name_lc = ")
+                    .bind(opt_text(
+                        c.display_name.map(|d| d.to_lowercase()).as_deref(),
+                    ))
+                    .push(", active = ")
+                    .bind_int(i64::from(c.active));
+            }
+            ResourceKind::Group => {
+                let display = c.display_name.unwrap_or_default();
+                sql.push("UPDATE scim_groups SET display_name = ")
+                    .bind_text(display.clone())
+                    .push(", display_name_lc = ")
+                    .bind_text(display.to_lowercase())
+                    .push(", external_id = ")
+                    .bind(opt_text(c.external_id.as_deref()));
+            }
+        }
+        sql.push(", doc = ")
+            .bind_text(doc_text(doc))
+            .push(", last_modified = ")
+            .bind_text(now)
+            .push(", version = version + 1");
+        self.where_version(&mut sql, account, id, expected);
+        if self.execute(&sql).await? == 0 {
+            return self.why_not_written(account, kind, id).await;
+        }
+        if kind == ResourceKind::User {
+            self.write_emails(account, id, doc).await?;
+        }
+        self.version_of(account, kind, id).await
+    }
+
+    /// Bumps version and lastModified after a membership change.
+    pub async fn touch_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+        now: &str,
+        expected: Option<i64>,
+    ) -> Result<Written> {
+        let mut sql = Sql::new(&format!("UPDATE {} SET last_modified = ", table(kind)));
+        sql.bind_text(now).push(", version = version + 1");
+        self.where_version(&mut sql, account, id, expected);
+        if self.execute(&sql).await? == 0 {
+            return self.why_not_written(account, kind, id).await;
+        }
+        self.version_of(account, kind, id).await
+    }
+
+    fn where_version(&self, sql: &mut Sql, account: i64, id: &str, expected: Option<i64>) {
+        sql.push(" WHERE account_id = ")
+            .bind_int(account)
+            .push(" AND id = ")
+            .bind_text(id);
+        if let Some(v) = expected {
+            sql.push(" AND version = ").bind_int(v);
+        }
+    }
+
+    async fn version_of(&mut self, account: i64, kind: ResourceKind, id: &str) -> Result<Written> {
+        let mut sql = Sql::new(&format!(
+            "SELECT version FROM {} WHERE account_id = ",
+            table(kind)
+        ));
+        sql.bind_int(account).push(" AND id = ").bind_text(id);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => Written::Done {
+                version: row.try_get(0)?,
+            },
+            None => Written::NotFound,
+        })
+    }
+
+    async fn why_not_written(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Written> {
+        Ok(match self.version_of(account, kind, id).await? {
+            Written::Done { version } => Written::Stale { current: version },
+            other => other,
+        })
+    }
+
+    pub async fn get_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<Stored>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT id, version, created, last_modified, doc FROM {} WHERE account_id = ",
+            table(kind)
+        ));
+        sql.bind_int(account).push(" AND id = ").bind_text(id);
+        match self.fetch_optional(&sql).await? {
+            Some(row) => Ok(Some(stored(kind, &row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes a resource and every membership it had or was.
+    pub async fn delete_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<Written> {
+        let mut sql = Sql::new(&format!("DELETE FROM {}", table(kind)));
+        self.where_version(&mut sql, account, id, expected);
+        if self.execute(&sql).await? == 0 {
+            return self.why_not_written(account, kind, id).await;
+        }
+        let mut m = Sql::new("DELETE FROM group_members WHERE account_id = ");
+        m.bind_int(account).push(" AND member_id = ").bind_text(id);
+        self.execute(&m).await?;
+        match kind {
+            ResourceKind::Group => {
+                let mut m = Sql::new("DELETE FROM group_members WHERE account_id = ");
+                m.bind_int(account).push(" AND group_id = ").bind_text(id);
+                self.execute(&m).await?;
+            }
+            ResourceKind::User => {
+                let mut e = Sql::new("DELETE FROM user_emails WHERE account_id = ");
+                e.bind_int(account).push(" AND user_id = ").bind_text(id);
+                self.execute(&e).await?;
+            }
+        }
+        Ok(Written::Done { version: 0 })
+    }
+
+    /// One page of a filtered, sorted list and the total count.
+    pub async fn list_resources(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        q: &ListQuery,
+    ) -> std::result::Result<(u64, Vec<Stored>), ListError> {
+        let mut compiler = FilterCompiler::new(kind);
+        let mut where_ = Sql::new(" WHERE r.account_id = ");
+        where_.bind_int(account);
+        if let Some(f) = &q.filter {
+            where_.push(" AND ");
+            compiler.compile(f, &mut where_).map_err(ListError::Query)?;
+        }
+        let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} r", table(kind)));
+        super::filter::append(&mut count, where_.clone());
+        let total = self.fetch_count(&count).await? as u64;
+        if q.count == 0 || total < q.start_index {
+            return Ok((total, vec![]));
+        }
+        let mut page = Sql::new(&format!(
+            "SELECT r.id, r.version, r.created, r.last_modified, r.doc FROM {} r",
+            table(kind)
+        ));
+        super::filter::append(&mut page, where_);
+        page.push(" ORDER BY ");
+        if let Some(s) = &q.sort {
+            compiler.order_by(s, &mut page).map_err(ListError::Query)?;
+            page.push(", ");
+        }
+        page.push("r.created, r.id LIMIT ")
+            .bind_int(q.count as i64)
+            .push(" OFFSET ")
+            .bind_int(q.start_index.saturating_sub(1) as i64);
+        let rows = self.fetch_all(&page).await?;
+        let items = rows
+            .iter()
+            .map(|r| stored(kind, r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((total, items))
+    }
+
+    /// Loads group members (for groups) or the groups a user is in (for users).
+    pub async fn load_refs(&mut self, account: i64, items: &mut [Stored]) -> Result<()> {
+        let Some(kind) = items.first().map(|s| s.kind) else {
+            return Ok(());
+        };
+        let ids: Vec<String> = items.iter().map(|s| s.id.clone()).collect();
+        let mut found: HashMap<String, Vec<MemberRef>> = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let mut sql = match kind {
+                ResourceKind::Group => Sql::new(
+                    "SELECT m.group_id, m.member_id, m.member_type, COALESCE(u.display_name, u.user_name, g.display_name) \
+                     FROM group_members m \
+                     LEFT JOIN users u ON u.account_id = m.account_id AND u.id = m.member_id \
+                     LEFT JOIN scim_groups g ON g.account_id = m.account_id AND g.id = m.member_id \
+                     WHERE m.account_id = ",
+                ),
+                ResourceKind::User => Sql::new(
+                    "SELECT m.member_id, m.group_id, 'Group', g.display_name FROM group_members m \
+                     JOIN scim_groups g ON g.account_id = m.account_id AND g.id = m.group_id \
+                     WHERE m.account_id = ",
+                ),
+            };
+            sql.bind_int(account).push(match kind {
+                ResourceKind::Group => " AND m.group_id IN (",
+                ResourceKind::User => " AND m.member_id IN (",
+            });
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind_text(id.clone());
+            }
+            sql.push(") ORDER BY 1, 2");
+            for row in self.fetch_all(&sql).await? {
+                let owner: String = row.try_get(0)?;
+                let id: String = row.try_get(1)?;
+                let ty: String = row.try_get(2)?;
+                let display: Option<String> = row.try_get(3)?;
+                found.entry(owner).or_default().push(MemberRef {
+                    id,
+                    kind: if ty == "Group" {
+                        ResourceKind::Group
+                    } else {
+                        ResourceKind::User
+                    },
+                    display,
+                });
+            }
+        }
+        for item in items.iter_mut() {
+            item.refs = Some(found.remove(&item.id).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// Which of `ids` are users or groups of the account.
+    pub async fn resource_kinds(
+        &mut self,
+        account: i64,
+        ids: &[String],
+    ) -> Result<HashMap<String, ResourceKind>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            for (kind, t) in [
+                (ResourceKind::User, "users"),
+                (ResourceKind::Group, "scim_groups"),
+            ] {
+                let mut sql = Sql::new(&format!("SELECT id FROM {t} WHERE account_id = "));
+                sql.bind_int(account).push(" AND id IN (");
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind_text(id.clone());
+                }
+                sql.push(")");
+                for row in self.fetch_all(&sql).await? {
+                    out.insert(row.try_get::<String, _>(0)?, kind);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds members; ones already there are left alone. Returns how many were new.
+    pub async fn add_members(
+        &mut self,
+        account: i64,
+        group: &str,
+        members: &[(String, ResourceKind)],
+    ) -> Result<u64> {
+        let mut added = 0;
+        for chunk in members.chunks(CHUNK) {
+            let mut sql = Sql::new(
+                "INSERT INTO group_members (account_id, group_id, member_id, member_type) VALUES ",
+            );
+            for (i, (id, kind)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(")
+                    .bind_int(account)
+                    .push(", ")
+                    .bind_text(group)
+                    .push(", ")
+                    .bind_text(id.clone())
+                    .push(", ")
+                    .bind(Arg::Text(kind.name().to_string()))
+                    .push(")");
+            }
+            sql.push(" ON CONFLICT DO NOTHING");
+            added += self.execute(&sql).await?;
+        }
+        Ok(added)
+    }
+
+    pub async fn remove_members(
+        &mut self,
+        account: i64,
+        group: &str,
+        ids: &[String],
+    ) -> Result<u64> {
+        let mut removed = 0;
+        for chunk in ids.chunks(CHUNK) {
+            let mut sql = Sql::new("DELETE FROM group_members WHERE account_id = ");
+            sql.bind_int(account)
+                .push(" AND group_id = ")
+                .bind_text(group)
+                .push(" AND member_id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind_text(id.clone());
+            }
+            sql.push(")");
+            removed += self.execute(&sql).await?;
+        }
+        Ok(removed)
+    }
+
+    pub async fn clear_members(&mut self, account: i64, group: &str) -> Result<u64> {
+        let mut sql = Sql::new("DELETE FROM group_members WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND group_id = ")
+            .bind_text(group);
+        self.execute(&sql).await
+    }
+}
+
+/// A list can fail on the query (a filter the SQL cannot express) or in the database.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("{0}")]
+    Query(crate::scim::ScimError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ListError {
+    fn from(e: sqlx::Error) -> Self {
+        ListError::Store(StoreError::Sqlx(e))
+    }
+}
