@@ -77,3 +77,11 @@ CREATE TABLE group_members (
     PRIMARY KEY (account_id, group_id, member_id)
 );
 CREATE INDEX group_members_member ON group_members (account_id, member_id);
+
+-- One person, one account: an email (or an email-shaped userName) belongs to at most one
+-- account. Users of that account may share it; no other account may use it.
+CREATE TABLE identities (
+    email_lc TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL
+);
+CREATE INDEX identities_account ON identities (account_id);

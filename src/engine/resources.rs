@@ -67,6 +67,7 @@ impl Engine {
         tx.insert_resource(p.account_id, kind, &id, &n.doc, &now)
             .await
             .map_err(store_error)?;
+        self.sync_identities(&mut tx, p, kind, None, &n.doc).await?;
         if let Some(members) = &n.members {
             self.add_members(&mut tx, p, &id, members).await?;
         }
@@ -142,11 +143,14 @@ impl Engine {
         let n = resource::normalise(self.registry(), kind, body, &mut notes)?;
         let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
+        let current = self.load(&mut tx, p, kind, id, false).await?;
         let w = tx
             .update_resource(p.account_id, kind, id, &n.doc, &now, if_match)
             .await
             .map_err(store_error)?;
         written(kind, id, w)?;
+        self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc)
+            .await?;
         if let Some(members) = &n.members {
             tx.clear_members(p.account_id, id)
                 .await
@@ -193,6 +197,8 @@ impl Engine {
                 .await
                 .map_err(store_error)?;
             written(kind, id, w)?;
+            self.sync_identities(&mut tx, p, kind, Some(&current.doc), &applied.doc)
+                .await?;
             changed = true;
         }
         let mut members_changed = 0;
@@ -236,12 +242,57 @@ impl Engine {
         if_match: Option<i64>,
     ) -> Result<(), ScimError> {
         let mut tx = self.store.write().await.map_err(store_error)?;
+        let current = self.load(&mut tx, p, kind, id, false).await?;
         let w = tx
             .delete_resource(p.account_id, kind, id, if_match)
             .await
             .map_err(store_error)?;
         written(kind, id, w)?;
+        if kind == ResourceKind::User {
+            let old = resource::identity_keys(&current.doc);
+            tx.release_identities(p.account_id, &old)
+                .await
+                .map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Claims the user's emails for the account and releases the ones it no longer uses.
+    /// An email another account holds is a 409 that names neither that account nor its
+    /// user.
+    async fn sync_identities(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        kind: ResourceKind,
+        old: Option<&serde_json::Map<String, Value>>,
+        new: &serde_json::Map<String, Value>,
+    ) -> Result<(), ScimError> {
+        if kind != ResourceKind::User {
+            return Ok(());
+        }
+        let new_keys = resource::identity_keys(new);
+        if let Some(taken) = tx
+            .claim_identities(p.account_id, &new_keys)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(ScimError::uniqueness(format!(
+                "the email address {taken} is already in use by another account. \
+                 The person must ask the admin of that account to remove them, \
+                 or contact support to move their user here"
+            )));
+        }
+        if let Some(old) = old {
+            let released: Vec<String> = resource::identity_keys(old)
+                .into_iter()
+                .filter(|k| !new_keys.contains(k))
+                .collect();
+            tx.release_identities(p.account_id, &released)
+                .await
+                .map_err(store_error)?;
+        }
         Ok(())
     }
 

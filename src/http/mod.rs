@@ -64,6 +64,7 @@ pub fn error_response(e: &ScimError) -> HttpResponse {
         | ScimError::Invalid { .. }
         | ScimError::Forbidden { .. }
         | ScimError::NotFound { .. }
+        | ScimError::MethodNotAllowed { .. }
         | ScimError::Conflict { .. }
         | ScimError::PreconditionFailed { .. }
         | ScimError::PayloadTooLarge { .. }

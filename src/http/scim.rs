@@ -137,7 +137,7 @@ fn only(method: &Method, allowed: Method) -> Result<(), ScimError> {
     if *method == allowed {
         Ok(())
     } else {
-        Err(ScimError::Invalid {
+        Err(ScimError::MethodNotAllowed {
             detail: format!("method {method} is not supported here; use {allowed}"),
         })
     }

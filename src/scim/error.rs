@@ -56,6 +56,10 @@ pub enum ScimError {
     NotFound {
         detail: String,
     },
+    /// 405: the endpoint exists, but not for this method.
+    MethodNotAllowed {
+        detail: String,
+    },
     /// 409, `uniqueness`.
     Conflict {
         detail: String,
@@ -139,6 +143,7 @@ impl ScimError {
             ScimError::Unauthorized { .. } => 401,
             ScimError::Forbidden { .. } => 403,
             ScimError::NotFound { .. } => 404,
+            ScimError::MethodNotAllowed { .. } => 405,
             ScimError::Conflict { .. } => 409,
             ScimError::PreconditionFailed { .. } => 412,
             ScimError::PayloadTooLarge { .. } => 413,
@@ -165,6 +170,7 @@ impl ScimError {
             | ScimError::Unauthorized { detail }
             | ScimError::Forbidden { detail }
             | ScimError::NotFound { detail }
+            | ScimError::MethodNotAllowed { detail }
             | ScimError::Conflict { detail }
             | ScimError::PreconditionFailed { detail }
             | ScimError::PayloadTooLarge { detail }

@@ -191,6 +191,10 @@ fn apply_one(
     };
 
     let attr = &path.attr;
+    if kind == ResourceKind::User && attr.name.eq_ignore_ascii_case("password") {
+        notes.push("password dropped: Roster never stores passwords".into());
+        return Ok(());
+    }
     let target = reg.resolve(
         kind,
         attr.uri.as_deref(),
@@ -484,12 +488,10 @@ fn remove(
             let mut kept = Vec::with_capacity(items.len());
             for mut item in std::mem::take(items) {
                 if matches(attr, &item, f)? {
-                    match (s, &mut item) {
-                        (Some(s), Value::Object(o)) => {
-                            o.remove(&s.name);
-                            kept.push(item);
-                        }
-                        _ => {}
+                    // With a sub-attribute only that goes; without, the element goes.
+                    if let (Some(s), Value::Object(o)) = (s, &mut item) {
+                        o.remove(&s.name);
+                        kept.push(item);
                     }
                 } else {
                     kept.push(item);

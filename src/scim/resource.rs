@@ -99,6 +99,10 @@ pub fn normalise(
             Key::Attr(loc) => set_value(&mut doc, &loc, value, notes)?,
         }
     }
+    // A user created or replaced without `active` is active.
+    if kind == ResourceKind::User && !doc.contains_key("active") {
+        doc.insert("active".into(), Value::Bool(true));
+    }
     finish(reg, kind, &mut doc)?;
     Ok(Normalised { doc, members })
 }
@@ -129,9 +133,6 @@ pub fn finish(
         }
     }
     doc.insert("schemas".into(), Value::Array(schemas));
-    if kind == ResourceKind::User && !doc.contains_key("active") {
-        doc.insert("active".into(), Value::Bool(true));
-    }
     Ok(())
 }
 
@@ -466,6 +467,28 @@ fn single_value(
             _ => Err(wrong("a number")),
         },
     }
+}
+
+/// The identity keys of a user document: its emails and an email-shaped userName,
+/// lower-cased. A person's identity belongs to one account only.
+pub fn identity_keys(doc: &Map<String, Value>) -> Vec<String> {
+    let mut keys: Vec<String> = vec![];
+    if let Some(Value::Array(emails)) = doc.get("emails") {
+        for e in emails {
+            if let Some(v) = e.get("value").and_then(Value::as_str) {
+                keys.push(v.trim().to_lowercase());
+            }
+        }
+    }
+    if let Some(u) = doc.get("userName").and_then(Value::as_str) {
+        if u.contains('@') {
+            keys.push(u.trim().to_lowercase());
+        }
+    }
+    keys.retain(|k| !k.is_empty());
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Member ids from a `members` value: a list of `{"value": id}` (other sub-attributes,

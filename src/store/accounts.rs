@@ -130,3 +130,52 @@ impl Tx {
             .collect()
     }
 }
+
+impl Tx {
+    /// Claims each key (a lower-cased email) for the account. Returns the first key that
+    /// another account already holds; the caller then rolls back.
+    pub async fn claim_identities(
+        &mut self,
+        account: i64,
+        keys: &[String],
+    ) -> Result<Option<String>> {
+        for key in keys {
+            let mut ins = Sql::new("INSERT INTO identities (email_lc, account_id) VALUES (");
+            ins.bind_text(key.clone())
+                .push(", ")
+                .bind_int(account)
+                .push(") ON CONFLICT (email_lc) DO NOTHING");
+            self.execute(&ins).await?;
+            let mut owner = Sql::new("SELECT account_id FROM identities WHERE email_lc = ");
+            owner.bind_text(key.clone());
+            if let Some(row) = self.fetch_optional(&owner).await? {
+                let holder: i64 = row.try_get(0)?;
+                if holder != account {
+                    return Ok(Some(key.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives up keys no user of the account holds any more.
+    pub async fn release_identities(&mut self, account: i64, keys: &[String]) -> Result<()> {
+        for key in keys {
+            let mut sql = Sql::new("DELETE FROM identities WHERE email_lc = ");
+            sql.bind_text(key.clone())
+                .push(" AND account_id = ")
+                .bind_int(account)
+                .push(" AND NOT EXISTS (SELECT 1 FROM user_emails e WHERE e.account_id = ")
+                .bind_int(account)
+                .push(" AND e.value_lc = ")
+                .bind_text(key.clone())
+                .push(") AND NOT EXISTS (SELECT 1 FROM users u WHERE u.account_id = ")
+                .bind_int(account)
+                .push(" AND u.user_name_lc = ")
+                .bind_text(key.clone())
+                .push(")");
+            self.execute(&sql).await?;
+        }
+        Ok(())
+    }
+}

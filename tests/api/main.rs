@@ -1,0 +1,6 @@
+//! Integration tests: the real server on a random port over a fresh SQLite file, spoken to
+//! over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod scim;
