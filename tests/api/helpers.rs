@@ -47,7 +47,10 @@ impl TestApp {
 
     pub fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client
-            .request(method, format!("{}/{}", self.base, path.trim_start_matches('/')))
+            .request(
+                method,
+                format!("{}/{}", self.base, path.trim_start_matches('/')),
+            )
             .bearer_auth(token)
             .header("Content-Type", "application/scim+json")
     }

@@ -42,7 +42,11 @@ async fn create_then_find_by_case_insensitive_username_and_email() {
     assert_eq!(created["meta"]["version"], json!("W/\"1\""));
 
     let (status, list) = app
-        .send(Method::GET, "Users?filter=userName%20eq%20%22BARBARA%22", None)
+        .send(
+            Method::GET,
+            "Users?filter=userName%20eq%20%22BARBARA%22",
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(list["totalResults"], json!(1));
@@ -58,7 +62,11 @@ async fn create_then_find_by_case_insensitive_username_and_email() {
     assert_eq!(list["totalResults"], json!(1), "{list}");
 
     let (_, none) = app
-        .send(Method::GET, "Users?filter=userName%20eq%20%22nobody%22", None)
+        .send(
+            Method::GET,
+            "Users?filter=userName%20eq%20%22nobody%22",
+            None,
+        )
         .await;
     assert_eq!(none["totalResults"], json!(0));
 
@@ -93,8 +101,16 @@ async fn concurrent_creates_of_one_username_make_one_user() {
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        15,
+        "{statuses:?}"
+    );
     let (_, list) = app.send(Method::GET, "Users", None).await;
     assert_eq!(list["totalResults"], json!(1));
 }
@@ -104,7 +120,9 @@ async fn group_membership_changes_only_what_is_named() {
     let app = spawn_app().await;
     let mut ids = vec![];
     for i in 0..5 {
-        let (_, u) = app.send(Method::POST, "Users", Some(user(&format!("m{i}")))).await;
+        let (_, u) = app
+            .send(Method::POST, "Users", Some(user(&format!("m{i}"))))
+            .await;
         ids.push(u["id"].as_str().unwrap().to_string());
     }
     let members: Vec<Value> = ids.iter().take(3).map(|id| json!({"value": id})).collect();
@@ -124,9 +142,11 @@ async fn group_membership_changes_only_what_is_named() {
         .send(
             Method::PATCH,
             &path,
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "add", "path": "members",
-                    "value": [{"value": ids[0]}, {"value": ids[3]}]}]})),
+                    "value": [{"value": ids[0]}, {"value": ids[3]}]}]}),
+            ),
         )
         .await;
     assert_eq!(status, 204);
@@ -161,10 +181,16 @@ async fn group_membership_changes_only_what_is_named() {
     assert_eq!(g["displayName"], json!("Sales EU"));
 
     // The user sees the group; excludedAttributes=members leaves them out.
-    let (_, u) = app.send(Method::GET, &format!("Users/{}", ids[0]), None).await;
+    let (_, u) = app
+        .send(Method::GET, &format!("Users/{}", ids[0]), None)
+        .await;
     assert_eq!(u["groups"][0]["value"], json!(gid));
     let (_, g) = app
-        .send(Method::GET, &format!("{path}?excludedAttributes=members"), None)
+        .send(
+            Method::GET,
+            &format!("{path}?excludedAttributes=members"),
+            None,
+        )
         .await;
     assert!(g.get("members").is_none());
 
