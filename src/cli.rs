@@ -36,6 +36,12 @@ pub enum Command {
     /// Manage the SCIM bearer tokens of an account's connections.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage license pools.
+    #[command(subcommand)]
+    Licenses(LicensesCommand),
+    /// Admin API tokens.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
     /// Check a SCIM filter and print its canonical form (exit 1 with the error if invalid).
     Filter {
         /// The filter, e.g. 'userName eq "bjensen" and emails[type eq "work"]'.
@@ -62,6 +68,36 @@ pub struct ServeArgs {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "ROSTER_WORKERS", default_value_t = 0)]
     pub workers: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicensesCommand {
+    /// Create or resize a product's license pool; waitlisted users get freed seats at once.
+    Set {
+        #[arg(long)]
+        account: String,
+        /// The product, e.g. meeting.
+        #[arg(long)]
+        product: String,
+        /// Licenses bought.
+        #[arg(long)]
+        seats: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Print an admin API token (a JWT signed by Roster) and nothing else.
+    Create {
+        #[arg(long)]
+        account: String,
+        /// admin (read and change) or auditor (read only).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "auditor"])]
+        role: String,
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +218,38 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
                     .map_or("live".to_string(), |r| format!("revoked {r}"));
                 println!("{}\t{}\t{}\t{}", t.id, t.name, t.created, state);
             }
+        }
+        Command::Licenses(LicensesCommand::Set {
+            account,
+            product,
+            seats,
+        }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let (pool, moved) = engine.cli_set_licenses(&account, &product, seats).await?;
+            eprintln!(
+                "{}: {} seats, {} assigned, {} waitlisted ({} seat changes)",
+                pool.product,
+                pool.capacity,
+                pool.assigned,
+                pool.waitlisted,
+                moved.len()
+            );
+        }
+        Command::AdminToken(AdminTokenCommand::Create {
+            account,
+            role,
+            ttl_hours,
+        }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let role = if role == "auditor" {
+                crate::auth::jwt::Role::Auditor
+            } else {
+                crate::auth::jwt::Role::Admin
+            };
+            println!(
+                "{}",
+                engine.issue_admin_token(&account, role, ttl_hours).await?
+            );
         }
         Command::Filter { .. } | Command::Path { .. } => {}
     }

@@ -1,6 +1,8 @@
 //! Bearer tokens: made random, shown once, stored only as a SHA-256 hash, and compared in
 //! constant time. The token alone decides the account.
 
+pub mod jwt;
+
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

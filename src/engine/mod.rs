@@ -2,7 +2,10 @@
 //! each request in one transaction.
 
 pub mod accounts;
+pub mod admin;
 pub mod resources;
+pub mod seats;
+pub mod settings;
 
 use std::sync::Arc;
 

@@ -10,18 +10,23 @@ use crate::scim::bulk::{self, BulkOp, Method};
 use crate::scim::list::ListQuery;
 use crate::scim::patch::{self, MemberOp};
 use crate::scim::projection::Projection;
-use crate::scim::resource::{self, etag, Stored};
+use crate::scim::resource::{self, etag, SeatInfo, Stored};
 use crate::scim::{Notes, ResourceKind, ScimError};
 use crate::store::resources::{ListError, Written};
 use crate::store::Tx;
 
+use crate::store::seats::NewConflict;
+
+use super::seats::{Fail, SeatChange};
 use super::{store_error, Engine};
 
-/// What a write returns: the resource as stored now, and what normalisation rewrote.
+/// What a write returns: the resource as stored now, what normalisation rewrote, and the
+/// seats it moved.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub resource: Stored,
     pub notes: Notes,
+    pub seat_changes: Vec<SeatChange>,
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> ScimError {
@@ -59,21 +64,110 @@ impl Engine {
         kind: ResourceKind,
         body: &Value,
     ) -> Result<Outcome, ScimError> {
+        let r = self.create_in(p, kind, body).await;
+        self.settle(p.account_id, r).await
+    }
+
+    async fn create_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<Outcome, Fail> {
         let mut notes = vec![];
         let n = resource::normalise(self.registry(), kind, body, &mut notes)?;
-        let id = uuid::Uuid::new_v4().to_string();
         let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
-        tx.insert_resource(p.account_id, kind, &id, &n.doc, &now)
-            .await
-            .map_err(store_error)?;
-        self.sync_identities(&mut tx, p, kind, None, &n.doc).await?;
-        if let Some(members) = &n.members {
-            self.add_members(&mut tx, p, &id, members).await?;
-        }
+        let mut seat_changes = vec![];
+        let id = self
+            .insert_normalised(&mut tx, p, kind, &n, &now, &mut seat_changes)
+            .await?;
         let resource = self.load(&mut tx, p, kind, &id, true).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Outcome { resource, notes })
+        Ok(Outcome {
+            resource,
+            notes,
+            seat_changes,
+        })
+    }
+
+    /// Creates a user inside a transaction the caller holds, without taking seats yet (the
+    /// caller reconciles once it has moved seats in); returns its id.
+    pub(crate) async fn create_user_in_tx(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        body: &Value,
+        now: &str,
+    ) -> Result<String, Fail> {
+        let mut notes = vec![];
+        let n = resource::normalise(self.registry(), ResourceKind::User, body, &mut notes)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        tx.insert_resource(p.account_id, ResourceKind::User, &id, &n.doc, now)
+            .await
+            .map_err(store_error)?;
+        self.sync_identities(tx, p, ResourceKind::User, None, &n.doc, now)
+            .await?;
+        Ok(id)
+    }
+
+    async fn insert_normalised(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        kind: ResourceKind,
+        n: &resource::Normalised,
+        now: &str,
+        changes: &mut Vec<SeatChange>,
+    ) -> Result<String, Fail> {
+        let id = uuid::Uuid::new_v4().to_string();
+        tx.insert_resource(p.account_id, kind, &id, &n.doc, now)
+            .await
+            .map_err(store_error)?;
+        self.sync_identities(tx, p, kind, None, &n.doc, now).await?;
+        let mut affected = vec![];
+        if let Some(members) = &n.members {
+            self.add_members(tx, p, &id, members).await?;
+            affected.extend(members.iter().cloned());
+        }
+        self.follow_rules(tx, p, kind, &id, affected, now, changes)
+            .await?;
+        Ok(id)
+    }
+
+    /// Moves seats after a write: for a user, theirs; for a group, those of the users whose
+    /// membership changed, when a rule names the group.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow_rules(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        members: Vec<String>,
+        now: &str,
+        changes: &mut Vec<SeatChange>,
+    ) -> Result<(), Fail> {
+        let set = self.rule_set(tx, p.account_id).await?;
+        match kind {
+            ResourceKind::User => {
+                self.reconcile(tx, p.account_id, &set, id, now, changes)
+                    .await
+            }
+            ResourceKind::Group => {
+                if !Self::rules_name_group(&set, id) {
+                    return Ok(());
+                }
+                let mut seen = std::collections::HashSet::new();
+                for user in members {
+                    if seen.insert(user.clone()) {
+                        self.reconcile(tx, p.account_id, &set, &user, now, changes)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn load(
@@ -84,17 +178,57 @@ impl Engine {
         id: &str,
         with_refs: bool,
     ) -> Result<Stored, ScimError> {
-        let mut found = tx
+        let found = tx
             .get_resource(p.account_id, kind, id)
             .await
             .map_err(store_error)?
             .ok_or_else(|| not_found(kind, id))?;
+        let mut items = [found];
+        self.complete(tx, p, &mut items, with_refs).await?;
+        let [found] = items;
+        Ok(found)
+    }
+
+    /// Loads what rows alone do not hold: members or groups when wanted, and users' seats.
+    async fn complete(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        items: &mut [Stored],
+        with_refs: bool,
+    ) -> Result<(), ScimError> {
         if with_refs {
-            tx.load_refs(p.account_id, std::slice::from_mut(&mut found))
+            tx.load_refs(p.account_id, items)
                 .await
                 .map_err(store_error)?;
         }
-        Ok(found)
+        let users: Vec<String> = items
+            .iter()
+            .filter(|s| s.kind == ResourceKind::User)
+            .map(|s| s.id.clone())
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        let mut seats = tx
+            .seats_of(p.account_id, &users)
+            .await
+            .map_err(store_error)?;
+        for item in items.iter_mut().filter(|s| s.kind == ResourceKind::User) {
+            item.seats = Some(
+                seats
+                    .remove(&item.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| SeatInfo {
+                        product: s.product,
+                        state: s.state,
+                        since: s.since,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(())
     }
 
     pub async fn get(
@@ -123,11 +257,8 @@ impl Engine {
                     ListError::Query(e) => e,
                     ListError::Store(e) => store_error(e),
                 })?;
-        if q.projection.wants(refs_key(kind)) {
-            tx.load_refs(p.account_id, &mut items)
-                .await
-                .map_err(store_error)?;
-        }
+        self.complete(&mut tx, p, &mut items, q.projection.wants(refs_key(kind)))
+            .await?;
         Ok((total, items))
     }
 
@@ -139,6 +270,18 @@ impl Engine {
         body: &Value,
         if_match: Option<i64>,
     ) -> Result<Outcome, ScimError> {
+        let r = self.replace_in(p, kind, id, body, if_match).await;
+        self.settle(p.account_id, r).await
+    }
+
+    async fn replace_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> Result<Outcome, Fail> {
         let mut notes = vec![];
         let n = resource::normalise(self.registry(), kind, body, &mut notes)?;
         let now = self.now();
@@ -149,17 +292,30 @@ impl Engine {
             .await
             .map_err(store_error)?;
         written(kind, id, w)?;
-        self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc)
+        self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now)
             .await?;
+        let mut affected = vec![];
         if let Some(members) = &n.members {
+            affected = tx
+                .user_members(p.account_id, id)
+                .await
+                .map_err(store_error)?;
             tx.clear_members(p.account_id, id)
                 .await
                 .map_err(store_error)?;
             self.add_members(&mut tx, p, id, members).await?;
+            affected.extend(members.iter().cloned());
         }
+        let mut seat_changes = vec![];
+        self.follow_rules(&mut tx, p, kind, id, affected, &now, &mut seat_changes)
+            .await?;
         let resource = self.load(&mut tx, p, kind, id, true).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Outcome { resource, notes })
+        Ok(Outcome {
+            resource,
+            notes,
+            seat_changes,
+        })
     }
 
     /// Applies a PatchOp. Member changes touch only the members named.
@@ -172,17 +328,53 @@ impl Engine {
         if_match: Option<i64>,
         return_refs: bool,
     ) -> Result<Outcome, ScimError> {
+        let r = self
+            .patch_in(p, kind, id, body, if_match, return_refs)
+            .await;
+        self.settle(p.account_id, r).await
+    }
+
+    async fn patch_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        return_refs: bool,
+    ) -> Result<Outcome, Fail> {
         let mut notes = vec![];
         let ops = patch::parse_request(body, &mut notes)?;
-        let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         if let Some(v) = if_match {
             if v != current.version {
-                return Err(stale(current.version));
+                return Err(stale(current.version).into());
             }
         }
         let applied = patch::apply(self.registry(), kind, &current.doc, &ops, &mut notes)?;
+        let outcome = self
+            .write_patched(&mut tx, p, kind, &current, applied, notes, return_refs)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(outcome)
+    }
+
+    /// Writes a patched document and member changes, follows the rules, and returns the
+    /// outcome with the open transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_patched(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        kind: ResourceKind,
+        current: &Stored,
+        applied: patch::Applied,
+        notes: Notes,
+        return_refs: bool,
+    ) -> Result<Outcome, Fail> {
+        let id = current.id.as_str();
+        let now = self.now();
         let mut changed = false;
         if applied.doc != current.doc {
             let w = tx
@@ -197,28 +389,46 @@ impl Engine {
                 .await
                 .map_err(store_error)?;
             written(kind, id, w)?;
-            self.sync_identities(&mut tx, p, kind, Some(&current.doc), &applied.doc)
+            self.sync_identities(tx, p, kind, Some(&current.doc), &applied.doc, &now)
                 .await?;
             changed = true;
         }
         let mut members_changed = 0;
+        let mut affected: Vec<String> = vec![];
         for op in &applied.members {
             members_changed += match op {
-                MemberOp::Add(ids) => self.add_members(&mut tx, p, id, ids).await?,
-                MemberOp::Remove(ids) => tx
-                    .remove_members(p.account_id, id, ids)
-                    .await
-                    .map_err(store_error)?,
-                MemberOp::RemoveAll => tx
-                    .clear_members(p.account_id, id)
-                    .await
-                    .map_err(store_error)?,
+                MemberOp::Add(ids) => {
+                    affected.extend(ids.iter().cloned());
+                    self.add_members(tx, p, id, ids).await?
+                }
+                MemberOp::Remove(ids) => {
+                    affected.extend(ids.iter().cloned());
+                    tx.remove_members(p.account_id, id, ids)
+                        .await
+                        .map_err(store_error)?
+                }
+                MemberOp::RemoveAll => {
+                    affected.extend(
+                        tx.user_members(p.account_id, id)
+                            .await
+                            .map_err(store_error)?,
+                    );
+                    tx.clear_members(p.account_id, id)
+                        .await
+                        .map_err(store_error)?
+                }
                 MemberOp::Replace(ids) => {
+                    affected.extend(
+                        tx.user_members(p.account_id, id)
+                            .await
+                            .map_err(store_error)?,
+                    );
+                    affected.extend(ids.iter().cloned());
                     let removed = tx
                         .clear_members(p.account_id, id)
                         .await
                         .map_err(store_error)?;
-                    removed + self.add_members(&mut tx, p, id, ids).await?
+                    removed + self.add_members(tx, p, id, ids).await?
                 }
             };
         }
@@ -229,9 +439,17 @@ impl Engine {
                 .map_err(store_error)?;
             written(kind, id, w)?;
         }
-        let resource = self.load(&mut tx, p, kind, id, return_refs).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Outcome { resource, notes })
+        let mut seat_changes = vec![];
+        if changed || members_changed > 0 {
+            self.follow_rules(tx, p, kind, id, affected, &now, &mut seat_changes)
+                .await?;
+        }
+        let resource = self.load(tx, p, kind, id, return_refs).await?;
+        Ok(Outcome {
+            resource,
+            notes,
+            seat_changes,
+        })
     }
 
     pub async fn delete(
@@ -240,27 +458,62 @@ impl Engine {
         kind: ResourceKind,
         id: &str,
         if_match: Option<i64>,
-    ) -> Result<(), ScimError> {
+    ) -> Result<Vec<SeatChange>, ScimError> {
+        let r = self.delete_in(p, kind, id, if_match).await;
+        self.settle(p.account_id, r).await
+    }
+
+    async fn delete_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<Vec<SeatChange>, Fail> {
+        let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
+        let members = match kind {
+            ResourceKind::Group => tx
+                .user_members(p.account_id, id)
+                .await
+                .map_err(store_error)?,
+            ResourceKind::User => vec![],
+        };
+        let set = self.rule_set(&mut tx, p.account_id).await?;
         let w = tx
             .delete_resource(p.account_id, kind, id, if_match)
             .await
             .map_err(store_error)?;
         written(kind, id, w)?;
-        if kind == ResourceKind::User {
-            let old = resource::identity_keys(&current.doc);
-            tx.release_identities(p.account_id, &old)
-                .await
-                .map_err(store_error)?;
+        let mut changes = vec![];
+        match kind {
+            ResourceKind::User => {
+                let old = resource::identity_keys(&current.doc);
+                tx.release_identities(p.account_id, &old)
+                    .await
+                    .map_err(store_error)?;
+                // The user is gone: every seat they held is freed and handed on.
+                self.reconcile(&mut tx, p.account_id, &set, id, &now, &mut changes)
+                    .await?;
+            }
+            ResourceKind::Group => {
+                if Self::rules_name_group(&set, id) {
+                    for user in members {
+                        self.reconcile(&mut tx, p.account_id, &set, &user, &now, &mut changes)
+                            .await?;
+                    }
+                }
+            }
         }
         tx.commit().await.map_err(store_error)?;
-        Ok(())
+        Ok(changes)
     }
 
     /// Claims the user's emails for the account and releases the ones it no longer uses.
     /// An email another account holds is a 409 that names neither that account nor its
-    /// user.
+    /// user, and an `email_in_use` conflict for this account's admins; one that is free
+    /// again closes that conflict.
     async fn sync_identities(
         &self,
         tx: &mut Tx,
@@ -268,7 +521,8 @@ impl Engine {
         kind: ResourceKind,
         old: Option<&serde_json::Map<String, Value>>,
         new: &serde_json::Map<String, Value>,
-    ) -> Result<(), ScimError> {
+        now: &str,
+    ) -> Result<(), Fail> {
         if kind != ResourceKind::User {
             return Ok(());
         }
@@ -278,12 +532,28 @@ impl Engine {
             .await
             .map_err(store_error)?
         {
-            return Err(ScimError::uniqueness(format!(
-                "the email address {taken} is already in use by another account. \
-                 The person must ask the admin of that account to remove them, \
-                 or contact support to move their user here"
-            )));
+            return Err(Fail {
+                error: ScimError::uniqueness(format!(
+                    "the email address {taken} is already in use by another account. \
+                     The person must ask the admin of that account to remove them, \
+                     or contact support to move their user here"
+                )),
+                conflict: Some(NewConflict {
+                    kind: "email_in_use",
+                    dedupe_key: taken.clone(),
+                    user_id: None,
+                    user_name: new
+                        .get("userName")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    email: Some(taken),
+                    product: None,
+                }),
+            });
         }
+        tx.resolve_conflicts(p.account_id, "email_in_use", &new_keys, now)
+            .await
+            .map_err(store_error)?;
         if let Some(old) = old {
             let released: Vec<String> = resource::identity_keys(old)
                 .into_iter()

@@ -1,5 +1,6 @@
 //! actix-web: the SCIM routes, health, and the one place errors become responses.
 
+pub mod admin;
 pub mod scim;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -12,7 +13,8 @@ pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
 /// Routes of the whole server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(admin::configure)
+        .route("/healthz", web::get().to(healthz))
         .route("/scim/v2", web::route().to(scim::dispatch))
         .route("/scim/v2/{tail:.*}", web::route().to(scim::dispatch))
         .default_service(web::route().to(not_found));
@@ -66,6 +68,7 @@ pub fn error_response(e: &ScimError) -> HttpResponse {
         | ScimError::NotFound { .. }
         | ScimError::MethodNotAllowed { .. }
         | ScimError::Conflict { .. }
+        | ScimError::NoSeat { .. }
         | ScimError::PreconditionFailed { .. }
         | ScimError::PayloadTooLarge { .. }
         | ScimError::NotImplemented { .. }

@@ -428,7 +428,7 @@ fn with_location(doc: &Value, base: &str) -> Value {
 }
 
 /// Reads and parses a JSON body of at most `limit` bytes.
-async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
+pub(crate) async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {

@@ -64,6 +64,10 @@ pub enum ScimError {
     Conflict {
         detail: String,
     },
+    /// 409 without a `scimType`: no free seat and the account refuses to waitlist.
+    NoSeat {
+        detail: String,
+    },
     /// 412: `If-Match` named another version.
     PreconditionFailed {
         detail: String,
@@ -144,7 +148,7 @@ impl ScimError {
             ScimError::Forbidden { .. } => 403,
             ScimError::NotFound { .. } => 404,
             ScimError::MethodNotAllowed { .. } => 405,
-            ScimError::Conflict { .. } => 409,
+            ScimError::Conflict { .. } | ScimError::NoSeat { .. } => 409,
             ScimError::PreconditionFailed { .. } => 412,
             ScimError::PayloadTooLarge { .. } => 413,
             ScimError::TooManyRequests { .. } => 429,
@@ -172,6 +176,7 @@ impl ScimError {
             | ScimError::NotFound { detail }
             | ScimError::MethodNotAllowed { detail }
             | ScimError::Conflict { detail }
+            | ScimError::NoSeat { detail }
             | ScimError::PreconditionFailed { detail }
             | ScimError::PayloadTooLarge { detail }
             | ScimError::TooManyRequests { detail, .. }

@@ -19,6 +19,8 @@ pub enum Column {
     Created,
     LastModified,
     Active,
+    /// `active` or `suspended` (Roster's user extension).
+    Status,
 }
 
 /// How values compare.
@@ -63,6 +65,8 @@ pub enum Set {
     Members,
     /// The groups a user belongs to.
     Groups,
+    /// A user's seats (Roster's user extension).
+    Seats,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +256,12 @@ fn resolve<'r>(
             Field::Column(column),
             res.sub.unwrap_or(res.attr),
         ));
+    }
+    if res.ext == Some(super::ROSTER_USER_SCHEMA) {
+        return Ok(match (name, res.sub) {
+            ("status", _) => Place::Scalar(Field::Column(Column::Status), res.attr),
+            _ => Place::Multi(Set::Seats, res.attr, res.sub),
+        });
     }
     if res.attr.multi_valued {
         let set = match (kind, name) {

@@ -13,7 +13,7 @@ use crate::grammar;
 
 use super::error::ScimError;
 use super::schema::{AttrType, Attribute, Registry, ResourceKind, Target};
-use super::Notes;
+use super::{Notes, ROSTER_USER_SCHEMA};
 
 /// A resource as the store holds it, ready to be rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,17 @@ pub struct Stored {
     pub doc: Map<String, Value>,
     /// Group members, or a user's groups: `None` when not loaded.
     pub refs: Option<Vec<MemberRef>>,
+    /// A user's seats, shown in Roster's read-only user extension: `None` when not loaded.
+    pub seats: Option<Vec<SeatInfo>>,
+}
+
+/// One seat of a user, as the Roster user extension shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatInfo {
+    pub product: String,
+    /// `assigned` or `waitlisted`.
+    pub state: String,
+    pub since: String,
 }
 
 /// A member of a group (or a group a user belongs to).
@@ -560,6 +571,33 @@ pub fn render(stored: &Stored, base_url: &str) -> Map<String, Value> {
             .collect();
         if !items.is_empty() {
             out.insert(key.into(), Value::Array(items));
+        }
+    }
+    if let (ResourceKind::User, Some(seats)) = (stored.kind, &stored.seats) {
+        let active = stored
+            .doc
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let seats: Vec<Value> = seats
+            .iter()
+            .map(|s| {
+                let mut o = Map::new();
+                o.insert("product".into(), s.product.clone().into());
+                o.insert("state".into(), s.state.clone().into());
+                o.insert("since".into(), s.since.clone().into());
+                Value::Object(o)
+            })
+            .collect();
+        let mut ext = Map::new();
+        ext.insert(
+            "status".into(),
+            if active { "active" } else { "suspended" }.into(),
+        );
+        ext.insert("seats".into(), Value::Array(seats));
+        out.insert(ROSTER_USER_SCHEMA.into(), Value::Object(ext));
+        if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+            schemas.push(ROSTER_USER_SCHEMA.into());
         }
     }
     let mut meta = Map::new();

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ScimError;
-use super::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use super::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ROSTER_USER_SCHEMA, USER_SCHEMA};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,7 +143,8 @@ pub struct Resolved<'r> {
 pub struct Registry {
     user: Schema,
     group: Schema,
-    enterprise: Schema,
+    /// User extensions: enterprise, then Roster's own.
+    user_extensions: Vec<Schema>,
     common: Schema,
     resource_types: Value,
     service_provider_config: Value,
@@ -152,6 +153,7 @@ pub struct Registry {
 const USER_JSON: &str = include_str!("../../schemas/User.json");
 const GROUP_JSON: &str = include_str!("../../schemas/Group.json");
 const ENTERPRISE_JSON: &str = include_str!("../../schemas/EnterpriseUser.json");
+const ROSTER_USER_JSON: &str = include_str!("../../schemas/RosterUser.json");
 const COMMON_JSON: &str = include_str!("../../schemas/common.json");
 const RESOURCE_TYPES_JSON: &str = include_str!("../../schemas/ResourceTypes.json");
 const SPC_JSON: &str = include_str!("../../schemas/ServiceProviderConfig.json");
@@ -172,16 +174,24 @@ impl Registry {
         let registry = Registry {
             user: schema("User.json", USER_JSON)?,
             group: schema("Group.json", GROUP_JSON)?,
-            enterprise: schema("EnterpriseUser.json", ENTERPRISE_JSON)?,
+            user_extensions: vec![
+                schema("EnterpriseUser.json", ENTERPRISE_JSON)?,
+                schema("RosterUser.json", ROSTER_USER_JSON)?,
+            ],
             common: Schema::from_doc(common).map_err(|e| format!("schemas/common.json: {e}"))?,
             resource_types: parse("ResourceTypes.json", RESOURCE_TYPES_JSON)?,
             service_provider_config: parse("ServiceProviderConfig.json", SPC_JSON)?,
         };
-        for (schema, id) in [
-            (&registry.user, USER_SCHEMA),
-            (&registry.group, GROUP_SCHEMA),
-            (&registry.enterprise, ENTERPRISE_USER_SCHEMA),
-        ] {
+        let ids = [
+            USER_SCHEMA,
+            GROUP_SCHEMA,
+            ENTERPRISE_USER_SCHEMA,
+            ROSTER_USER_SCHEMA,
+        ];
+        let loaded = [&registry.user, &registry.group]
+            .into_iter()
+            .chain(registry.user_extensions.iter());
+        for (schema, id) in loaded.zip(ids) {
             if schema.id != id {
                 return Err(format!("schema {} should have id {id}", schema.id));
             }
@@ -198,7 +208,7 @@ impl Registry {
 
     pub fn extensions(&self, kind: ResourceKind) -> &[Schema] {
         match kind {
-            ResourceKind::User => std::slice::from_ref(&self.enterprise),
+            ResourceKind::User => &self.user_extensions,
             ResourceKind::Group => &[],
         }
     }
@@ -214,12 +224,17 @@ impl Registry {
     }
 
     pub fn schema_docs(&self) -> Vec<&Value> {
-        vec![&self.user.doc, &self.group.doc, &self.enterprise.doc]
+        self.all_schemas().map(|s| &s.doc).collect()
+    }
+
+    fn all_schemas(&self) -> impl Iterator<Item = &Schema> {
+        [&self.user, &self.group]
+            .into_iter()
+            .chain(self.user_extensions.iter())
     }
 
     pub fn schema_doc(&self, id: &str) -> Option<&Value> {
-        [&self.user, &self.group, &self.enterprise]
-            .into_iter()
+        self.all_schemas()
             .find(|s| s.id.eq_ignore_ascii_case(id))
             .map(|s| &s.doc)
     }

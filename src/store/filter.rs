@@ -25,6 +25,7 @@ enum Scope {
     Members(String),
     /// Membership row alias and joined group alias.
     Groups(String, String),
+    Seats(String),
 }
 
 impl FilterCompiler {
@@ -106,6 +107,15 @@ impl FilterCompiler {
                     Scope::Members(a),
                 )
             }
+            Set::Seats => {
+                let a = self.alias("s");
+                (
+                    Sql::new(&format!(
+                        "seats {a} WHERE {a}.account_id = r.account_id AND {a}.user_id = r.id"
+                    )),
+                    Scope::Seats(a),
+                )
+            }
             Set::Groups => {
                 let m = self.alias("m");
                 let g = self.alias("g");
@@ -147,6 +157,11 @@ impl FilterCompiler {
                 Column::LastModified => ("r.last_modified".into(), false),
                 Column::Active if self.kind == ResourceKind::User => ("r.active".into(), false),
                 Column::Active => return Err(ScimError::invalid_filter("groups have no 'active'")),
+                Column::Status if self.kind == ResourceKind::User => (
+                    "(CASE WHEN r.active = 1 THEN 'active' ELSE 'suspended' END)".into(),
+                    true,
+                ),
+                Column::Status => return Err(ScimError::invalid_filter("groups have no status")),
             },
             (Field::Doc(path), _) => (dialect::json_text("r.doc", path), false),
             (Field::Elem(sub), Scope::JsonElems(a)) => match sub {
@@ -180,6 +195,16 @@ impl FilterCompiler {
                 other => {
                     return Err(ScimError::invalid_filter(format!(
                         "groups.{other} cannot be filtered on"
+                    )))
+                }
+            },
+            (Field::Elem(Some(s)), Scope::Seats(a)) => match s.as_str() {
+                "product" => (format!("{a}.product"), false),
+                "state" => (format!("{a}.state"), false),
+                "since" => (format!("{a}.since"), false),
+                other => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "seats.{other} cannot be filtered on"
                     )))
                 }
             },

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod dialect;
 pub mod filter;
 pub mod resources;
+pub mod seats;
 pub mod sql;
 
 use std::str::FromStr;

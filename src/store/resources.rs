@@ -70,6 +70,7 @@ fn stored(kind: ResourceKind, row: &AnyRow) -> Result<Stored> {
         last_modified: row.try_get(3)?,
         doc,
         refs: None,
+        seats: None,
     })
 }
 
