@@ -732,7 +732,7 @@ impl Engine {
             .map_err(store_error)?
             .ok_or_else(|| ScimError::internal("transfer target vanished"))?];
         let seats = tx
-            .seats_of(p.account_id, &[target.clone()])
+            .seats_of(p.account_id, std::slice::from_ref(&target))
             .await
             .map_err(store_error)?;
         to[0].seats = Some(

@@ -91,6 +91,16 @@ impl Projection {
                 }
             }
         }
+        // `schemas` lists the extensions the projected resource still holds.
+        let present: Vec<String> = reg
+            .extensions(kind)
+            .iter()
+            .filter(|e| !out.contains_key(&e.id))
+            .map(|e| e.id.clone())
+            .collect();
+        if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+            schemas.retain(|s| !s.as_str().is_some_and(|s| present.iter().any(|p| p == s)));
+        }
         out
     }
 

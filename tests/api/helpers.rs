@@ -45,6 +45,39 @@ impl TestApp {
         self.engine.create_token(slug, "other").await.unwrap()
     }
 
+    /// An admin API token of this app's account.
+    pub async fn admin_token(&self, role: roster::auth::jwt::Role) -> String {
+        self.engine
+            .issue_admin_token("acme", role, 1)
+            .await
+            .unwrap()
+    }
+
+    /// Calls the admin API.
+    pub async fn admin(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = self.base.replace(
+            "/scim/v2",
+            &format!("/admin/v1/{}", path.trim_start_matches('/')),
+        );
+        let mut r = self.client.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     pub fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client
             .request(
