@@ -12,6 +12,9 @@
 #   SKIP_EXTERNAL=1   run only the project's own suite
 #   PYTEST_ARGS       extra pytest arguments, shell-quoted, e.g. PYTEST_ARGS='-k "etag or bulk"'
 #   PYTEST_TIMEOUT, EXTERNAL_TIMEOUT   seconds before a part is stopped (default 900, 1800)
+#   ROSTER_BACKENDS   backends to run every part on (default: "sqlite postgres", postgres only
+#                     when reachable; ROSTER_REQUIRE_POSTGRES=1 makes an unreachable one a failure)
+#   ROSTER_TEST_POSTGRES  PostgreSQL server for fresh databases (default postgres://postgres@127.0.0.1:5432)
 #
 # Output: one summary line per part, then "conformance: N passed, M failed, K skipped".
 # Exit status: 0 only when every part ran and nothing failed.
@@ -33,7 +36,7 @@ TOTAL_P=0 TOTAL_F=0 TOTAL_S=0
 BROKEN=0  # parts that could not run
 
 report() {  # report PART PASSED FAILED SKIPPED
-    echo "$1: $2 passed, $3 failed, $4 skipped"
+    echo "$1${BACKEND:+ ($BACKEND)}: $2 passed, $3 failed, $4 skipped"
     TOTAL_P=$((TOTAL_P + $2)) TOTAL_F=$((TOTAL_F + $3)) TOTAL_S=$((TOTAL_S + $4))
 }
 
@@ -59,6 +62,9 @@ finish() {
 
 SERVER_PIDS=()
 TEMP_DIRS=()
+PG_DATABASES=()
+PG_SERVER="${ROSTER_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+BACKEND=""
 
 stop_server() {  # stop_server PID
     local pid=$1
@@ -80,6 +86,19 @@ cleanup() {
     for dir in ${TEMP_DIRS[@]+"${TEMP_DIRS[@]}"}; do
         rm -rf "$dir"
     done
+    for db in ${PG_DATABASES[@]+"${PG_DATABASES[@]}"}; do
+        if command -v psql > /dev/null; then
+            psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" > /dev/null 2>&1 || true
+        fi
+    done
+}
+
+postgres_reachable() {  # is something listening where PG_SERVER points?
+    local hostport host port
+    hostport=${PG_SERVER#*://}; hostport=${hostport#*@}; hostport=${hostport%%/*}
+    host=${hostport%:*}; port=${hostport##*:}
+    [ "$host" = "$hostport" ] && port=5432
+    (exec 3<>"/dev/tcp/$host/$port") 2> /dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -109,7 +128,13 @@ start_server() {
     local name=$1 dir port setup_log="$LOG_DIR/$1.setup.log" server_log="$LOG_DIR/$1.server.log"
     dir=$(mktemp -d "${TMPDIR:-/tmp}/roster-$name.XXXXXX") || return 1
     TEMP_DIRS+=("$dir")
-    SERVER_DB_URL="sqlite://$dir/roster.db"
+    if [ "$BACKEND" = postgres ]; then
+        local db="roster_conf_${name}_$(date +%s)_$RANDOM"
+        PG_DATABASES+=("$db")
+        SERVER_DB_URL="$PG_SERVER/$db"
+    else
+        SERVER_DB_URL="sqlite://$dir/roster.db"
+    fi
     : > "$setup_log"
     if ! "$ROSTER_BIN" --database "$SERVER_DB_URL" account create default >> "$setup_log" 2>&1; then
         echo "$name: 'account create default' failed, see $setup_log" >&2
@@ -290,7 +315,25 @@ run_external() {
     report external "$p" "$f" "$s"
 }
 
-run_pytest
-run_external
-echo "logs: $LOG_DIR" >&2
+if [ -z "${ROSTER_BACKENDS:-}" ]; then
+    ROSTER_BACKENDS=sqlite
+    if [ "${ROSTER_SKIP_POSTGRES:-0}" != 1 ]; then
+        if postgres_reachable; then
+            ROSTER_BACKENDS="sqlite postgres"
+        elif [ "${ROSTER_REQUIRE_POSTGRES:-0}" = 1 ]; then
+            BACKEND=postgres broken postgres "PostgreSQL is not reachable at $PG_SERVER"
+        else
+            echo "PostgreSQL is not reachable at $PG_SERVER: the PostgreSQL part is skipped" >&2
+        fi
+    fi
+fi
+BASE_LOG_DIR=$LOG_DIR
+for BACKEND in $ROSTER_BACKENDS; do
+    LOG_DIR="$BASE_LOG_DIR/$BACKEND"
+    mkdir -p "$LOG_DIR"
+    echo "== backend: $BACKEND" >&2
+    run_pytest
+    run_external
+done
+echo "logs: $BASE_LOG_DIR" >&2
 finish

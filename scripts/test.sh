@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# The test command: every unit, property and integration test (cargo test), then the
-# black-box conformance runner against the release binary (SKIP_CONFORMANCE=1 skips it),
-# then one summary line of everything.
+# The test command: every unit, property and integration test (cargo test) on SQLite and on
+# PostgreSQL, then the black-box conformance runner against the release binary on both
+# (SKIP_CONFORMANCE=1 skips it), then one summary line of everything.
+#
+# PostgreSQL: ROSTER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432); tests make and
+# drop their own databases there. When nothing listens there the PostgreSQL part is skipped and
+# said so, unless ROSTER_REQUIRE_POSTGRES=1 (as in .ci/run), which makes it a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/roster/target}"
+export ROSTER_TEST_POSTGRES="${ROSTER_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+
+postgres_reachable() {
+    local hostport host port
+    hostport=${ROSTER_TEST_POSTGRES#*://}; hostport=${hostport#*@}; hostport=${hostport%%/*}
+    host=${hostport%:*}; port=${hostport##*:}
+    [ "$host" = "$hostport" ] && port=5432
+    (exec 3<>"/dev/tcp/$host/$port") 2> /dev/null
+}
+
+skip=()
+if [ "${ROSTER_SKIP_POSTGRES:-0}" = 1 ] || ! postgres_reachable; then
+    if [ "${ROSTER_REQUIRE_POSTGRES:-0}" = 1 ]; then
+        echo "PostgreSQL is required (ROSTER_REQUIRE_POSTGRES=1) but not reachable at $ROSTER_TEST_POSTGRES" >&2
+        exit 1
+    fi
+    echo "PostgreSQL is not reachable at $ROSTER_TEST_POSTGRES: the PostgreSQL part is skipped"
+    export ROSTER_SKIP_POSTGRES=1
+    skip=(--skip postgres)
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-cargo test --locked "$@" 2>&1 | tee "$log"
+cargo test --locked "$@" -- ${skip[@]+"${skip[@]}"} 2>&1 | tee "$log"
 
 # Sum cargo's per-binary "test result:" lines.
 read -r passed failed skipped < <(sed 's/;//g' "$log" | awk '/^test result:/ { p += $4; f += $6; s += $8 }

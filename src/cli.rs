@@ -11,7 +11,8 @@ use crate::grammar;
 #[derive(Debug, Parser)]
 #[command(name = "roster", version, about = "SCIM 2.0 provisioning server")]
 pub struct Cli {
-    /// Database URL: sqlite://FILE, sqlite:///ABSOLUTE/PATH (created and migrated on first use).
+    /// Database URL: sqlite://FILE, sqlite:///ABSOLUTE/PATH or postgres://USER@HOST:PORT/DB
+    /// (created and migrated on first use).
     #[arg(
         long,
         global = true,
@@ -68,6 +69,9 @@ pub struct ServeArgs {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "ROSTER_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// PostgreSQL: cancel any statement running longer than this (0: no limit).
+    #[arg(long, env = "ROSTER_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +175,7 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
                 max_connections: args.max_connections,
                 durable: args.durable,
                 workers: args.workers,
+                statement_timeout_ms: args.statement_timeout_ms,
             };
             let engine = crate::startup::engine(&database, Some(&config)).await?;
             if engine.account_count().await? == 0 {

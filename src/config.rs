@@ -13,6 +13,8 @@ pub struct Config {
     pub durable: bool,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// PostgreSQL statement timeout in milliseconds (0: none).
+    pub statement_timeout_ms: u64,
 }
 
 impl Config {
@@ -21,6 +23,7 @@ impl Config {
             url: self.database_url.clone(),
             max_connections: self.max_connections,
             durable: self.durable,
+            statement_timeout_ms: self.statement_timeout_ms,
         }
     }
 }

@@ -32,6 +32,7 @@ pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engin
             url: database_url.to_string(),
             max_connections: 4,
             durable: false,
+            statement_timeout_ms: 0,
         },
     };
     let store = Store::open(&opts).await?;

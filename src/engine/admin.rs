@@ -347,6 +347,57 @@ impl Engine {
         self.set_licenses(&ap, product, &Value::from(seats)).await
     }
 
+    // ---- IdP connections and their tokens ----
+
+    pub async fn connections(&self, ap: &AdminPrincipal) -> Result<Value, AdminError> {
+        let tokens = self.list_tokens(&ap.account).await.map_err(account_error)?;
+        Ok(json!({"connections": tokens.into_iter().map(|t| json!({
+            "id": t.id, "name": t.name, "created": t.created,
+            "status": if t.revoked.is_some() { "revoked" } else { "live" },
+            "revoked_at": t.revoked,
+        })).collect::<Vec<_>>()}))
+    }
+
+    /// A new bearer token for a named connection; the token is in this answer only.
+    pub async fn create_connection(
+        &self,
+        ap: &AdminPrincipal,
+        body: &Value,
+    ) -> Result<Value, AdminError> {
+        require_write(ap)?;
+        let name = match body.get("name").and_then(Value::as_str).map(str::trim) {
+            Some(n) if !n.is_empty() && n.len() <= 100 => n.to_string(),
+            _ => {
+                return Err(AdminError::invalid(
+                    "invalid_value",
+                    "name",
+                    "name is the connection's name, e.g. okta-prod",
+                ))
+            }
+        };
+        let token = self
+            .create_token(&ap.account, &name)
+            .await
+            .map_err(account_error)?;
+        Ok(
+            json!({"name": name, "token": token, "note": "shown once: store it in the identity provider now"}),
+        )
+    }
+
+    /// Revokes a connection's live tokens, by connection name or token id.
+    pub async fn revoke_connection(
+        &self,
+        ap: &AdminPrincipal,
+        id_or_name: &str,
+    ) -> Result<Value, AdminError> {
+        require_write(ap)?;
+        let n = self
+            .revoke_token(&ap.account, id_or_name)
+            .await
+            .map_err(account_error)?;
+        Ok(json!({"revoked": n}))
+    }
+
     // ---- settings ----
 
     pub async fn settings(&self, ap: &AdminPrincipal) -> Result<Settings, AdminError> {
@@ -803,3 +854,18 @@ impl std::fmt::Display for AdminError {
 }
 
 impl std::error::Error for AdminError {}
+
+fn account_error(e: super::accounts::AccountError) -> AdminError {
+    use super::accounts::AccountError;
+    match e {
+        AccountError::NoAccount(_) | AccountError::NoToken(..) => {
+            AdminError::NotFound(e.to_string())
+        }
+        AccountError::BadSlug(_) => AdminError::Invalid {
+            code: "invalid_value",
+            message: e.to_string(),
+            field: None,
+        },
+        AccountError::Store(s) => AdminError::from(s),
+    }
+}

@@ -26,6 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/rules", web::post().to(add_rule))
             .route("/rules/{id}", web::delete().to(delete_rule))
             .route("/conflicts", web::get().to(conflicts))
+            .route("/connections", web::get().to(connections))
+            .route("/connections", web::post().to(create_connection))
+            .route("/connections/{id}", web::delete().to(revoke_connection))
             .route("/users/{id}/suspend", web::post().to(suspend))
             .route("/users/{id}/reactivate", web::post().to(reactivate))
             .route("/users/{id}/transfer", web::post().to(transfer))
@@ -284,6 +287,47 @@ async fn transfer(
             let ap = principal(&req, &engine).await?;
             let b = body(payload).await?;
             engine.transfer(&ap, &path, &b).await
+        }
+        .await,
+    )
+}
+
+async fn connections(req: HttpRequest, engine: web::Data<Engine>) -> HttpResponse {
+    reply(
+        async {
+            let ap = principal(&req, &engine).await?;
+            engine.connections(&ap).await
+        }
+        .await,
+    )
+}
+
+async fn create_connection(
+    req: HttpRequest,
+    payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    let r = async {
+        let ap = principal(&req, &engine).await?;
+        let b = body(payload).await?;
+        engine.create_connection(&ap, &b).await
+    }
+    .await;
+    match r {
+        Ok(v) => HttpResponse::Created().json(v),
+        Err(e) => admin_error(&e),
+    }
+}
+
+async fn revoke_connection(
+    req: HttpRequest,
+    path: web::Path<String>,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    reply(
+        async {
+            let ap = principal(&req, &engine).await?;
+            engine.revoke_connection(&ap, &path).await
         }
         .await,
     )

@@ -6,13 +6,25 @@ use crate::grammar::CompareOp;
 use crate::scim::query::{Column, Expr, Field, Lit, Set, Sort, ValueType};
 use crate::scim::{ResourceKind, ScimError};
 
-use super::dialect;
+use super::dialect::{Backend, JsonKind};
 use super::sql::{Arg, Sql};
 
 /// Compiles filters for one resource table aliased `r`.
 pub struct FilterCompiler {
     kind: ResourceKind,
+    backend: Backend,
     next_alias: usize,
+}
+
+/// The SQL type of what a field reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A text column, possibly already lower-case.
+    Text { lowered: bool },
+    /// An integer column holding 0/1 or a number.
+    Int,
+    /// A JSON scalar.
+    Json,
 }
 
 /// What an element-relative field reads, inside one `EXISTS`.
@@ -29,9 +41,10 @@ enum Scope {
 }
 
 impl FilterCompiler {
-    pub fn new(kind: ResourceKind) -> Self {
+    pub fn new(kind: ResourceKind, backend: Backend) -> Self {
         FilterCompiler {
             kind,
+            backend,
             next_alias: 0,
         }
     }
@@ -63,15 +76,15 @@ impl FilterCompiler {
                 // match the resources that lack it.
                 sql.push("NOT COALESCE((");
                 self.expr(a, scope, sql)?;
-                sql.push("), 0)");
+                sql.push("), FALSE)");
             }
             Expr::Present(field) => {
-                let (text, _) = self.field(field, scope, None)?;
-                sql.push("(");
-                sql.push(&text);
-                sql.push(" IS NOT NULL AND ");
-                sql.push(&text);
-                sql.push(" <> '')");
+                let (text, shape) = self.field(field, scope)?;
+                sql.push("(").push(&text).push(" IS NOT NULL");
+                if shape != Shape::Int {
+                    sql.push(" AND ").push(&text).push(" <> ''");
+                }
+                sql.push(")");
             }
             Expr::Cmp { field, ty, op, lit } => {
                 self.comparison(field, *ty, *op, lit, scope, sql)?
@@ -86,7 +99,7 @@ impl FilterCompiler {
             Set::Doc(path) => {
                 let a = self.alias("j");
                 let mut from = Sql::default();
-                dialect::json_each_from(&mut from, "r.doc", path, &a);
+                self.backend.json_each_from(&mut from, "r.doc", path, &a);
                 (from, Scope::JsonElems(a))
             }
             Set::Emails => {
@@ -139,40 +152,38 @@ impl FilterCompiler {
         Ok(())
     }
 
-    /// The SQL text reading `field`, and whether it is already lower-case.
-    fn field(
-        &mut self,
-        field: &Field,
-        scope: &Scope,
-        sql: Option<&mut Sql>,
-    ) -> Result<(String, bool), ScimError> {
-        let _ = sql;
+    /// The SQL text reading `field`, and its shape.
+    fn field(&mut self, field: &Field, scope: &Scope) -> Result<(String, Shape), ScimError> {
+        let text = |s: String| (s, Shape::Text { lowered: false });
+        let lowered = |s: String| (s, Shape::Text { lowered: true });
+        let b = self.backend;
         Ok(match (field, scope) {
             (Field::Column(c), _) => match c {
-                Column::Id => ("r.id".into(), false),
-                Column::UserName => ("r.user_name_lc".into(), true),
-                Column::ExternalId => ("r.external_id".into(), false),
-                Column::DisplayName => ("r.display_name_lc".into(), true),
-                Column::Created => ("r.created".into(), false),
-                Column::LastModified => ("r.last_modified".into(), false),
-                Column::Active if self.kind == ResourceKind::User => ("r.active".into(), false),
+                Column::Id => text("r.id".into()),
+                Column::UserName => lowered("r.user_name_lc".into()),
+                Column::ExternalId => text("r.external_id".into()),
+                Column::DisplayName => lowered("r.display_name_lc".into()),
+                Column::Created => text("r.created".into()),
+                Column::LastModified => text("r.last_modified".into()),
+                Column::Active if self.kind == ResourceKind::User => {
+                    ("r.active".into(), Shape::Int)
+                }
                 Column::Active => return Err(ScimError::invalid_filter("groups have no 'active'")),
-                Column::Status if self.kind == ResourceKind::User => (
-                    "(CASE WHEN r.active = 1 THEN 'active' ELSE 'suspended' END)".into(),
-                    true,
-                ),
+                Column::Status if self.kind == ResourceKind::User => {
+                    lowered("(CASE WHEN r.active = 1 THEN 'active' ELSE 'suspended' END)".into())
+                }
                 Column::Status => return Err(ScimError::invalid_filter("groups have no status")),
             },
-            (Field::Doc(path), _) => (dialect::json_text("r.doc", path), false),
+            (Field::Doc(path), _) => (b.json_text("r.doc", path), Shape::Json),
             (Field::Elem(sub), Scope::JsonElems(a)) => match sub {
-                None => (format!("{a}.value"), false),
-                Some(s) => (dialect::json_elem_text(a, s), false),
+                None => (b.json_elem_self(a), Shape::Json),
+                Some(s) => (b.json_elem_text(a, s), Shape::Json),
             },
             (Field::Elem(Some(s)), Scope::Emails(a)) => match s.as_str() {
-                "value" => (format!("{a}.value_lc"), true),
-                "type" => (format!("{a}.type"), false),
-                "primary" => (format!("{a}.primary_"), false),
-                "display" => (format!("{a}.display"), false),
+                "value" => lowered(format!("{a}.value_lc")),
+                "type" => text(format!("{a}.type")),
+                "primary" => (format!("{a}.primary_"), Shape::Int),
+                "display" => text(format!("{a}.display")),
                 other => {
                     return Err(ScimError::invalid_filter(format!(
                         "emails.{other} cannot be filtered on"
@@ -180,8 +191,8 @@ impl FilterCompiler {
                 }
             },
             (Field::Elem(Some(s)), Scope::Members(a)) => match s.as_str() {
-                "value" => (format!("{a}.member_id"), false),
-                "type" => (format!("{a}.member_type"), false),
+                "value" => text(format!("{a}.member_id")),
+                "type" => text(format!("{a}.member_type")),
                 other => {
                     return Err(ScimError::invalid_filter(format!(
                         "members.{other} cannot be filtered on"
@@ -189,9 +200,9 @@ impl FilterCompiler {
                 }
             },
             (Field::Elem(Some(s)), Scope::Groups(m, g)) => match s.as_str() {
-                "value" => (format!("{m}.group_id"), false),
-                "display" => (format!("{g}.display_name"), false),
-                "type" => ("'direct'".into(), false),
+                "value" => text(format!("{m}.group_id")),
+                "display" => text(format!("{g}.display_name")),
+                "type" => text("'direct'".into()),
                 other => {
                     return Err(ScimError::invalid_filter(format!(
                         "groups.{other} cannot be filtered on"
@@ -199,9 +210,9 @@ impl FilterCompiler {
                 }
             },
             (Field::Elem(Some(s)), Scope::Seats(a)) => match s.as_str() {
-                "product" => (format!("{a}.product"), false),
-                "state" => (format!("{a}.state"), false),
-                "since" => (format!("{a}.since"), false),
+                "product" => text(format!("{a}.product")),
+                "state" => text(format!("{a}.state")),
+                "since" => text(format!("{a}.since")),
                 other => {
                     return Err(ScimError::invalid_filter(format!(
                         "seats.{other} cannot be filtered on"
@@ -225,16 +236,30 @@ impl FilterCompiler {
         scope: &Scope,
         sql: &mut Sql,
     ) -> Result<(), ScimError> {
-        let (mut text, lowered) = self.field(field, scope, None)?;
-        if matches!(ty, ValueType::Str { case_exact: false }) && !lowered {
+        let (mut text, shape) = self.field(field, scope)?;
+        let b = self.backend;
+        let arg = match (lit, shape) {
+            (Lit::Bool(v), Shape::Json) => {
+                text = b.json_typed(&text, JsonKind::Bool);
+                b.json_bool(*v)
+            }
+            (Lit::Bool(v), _) => Arg::Int(i64::from(*v)),
+            (Lit::Int(i), Shape::Json) => {
+                text = b.json_typed(&text, JsonKind::Number);
+                Arg::Int(*i)
+            }
+            (Lit::Decimal(d), Shape::Json) => {
+                text = b.json_typed(&text, JsonKind::Number);
+                Arg::Real(*d)
+            }
+            (Lit::Int(i), _) => Arg::Int(*i),
+            (Lit::Decimal(d), _) => Arg::Real(*d),
+            (Lit::Str(s), _) => Arg::Text(s.clone()),
+        };
+        let already_lower = matches!(shape, Shape::Text { lowered: true });
+        if matches!(ty, ValueType::Str { case_exact: false }) && !already_lower {
             text = format!("lower({text})");
         }
-        let arg = match lit {
-            Lit::Bool(b) => Arg::Int(i64::from(*b)),
-            Lit::Int(i) => Arg::Int(*i),
-            Lit::Decimal(d) => Arg::Real(*d),
-            Lit::Str(s) => Arg::Text(s.clone()),
-        };
         sql.push("(");
         match op {
             CompareOp::Eq => {
@@ -256,9 +281,9 @@ impl FilterCompiler {
                 };
                 sql.push(&text).push(sym).bind(arg);
             }
-            CompareOp::Co => dialect::contains(sql, &text, arg),
-            CompareOp::Sw => dialect::starts_with(sql, &text, arg),
-            CompareOp::Ew => dialect::ends_with(sql, &text, arg),
+            CompareOp::Co => b.contains(sql, &text, arg),
+            CompareOp::Sw => b.starts_with(sql, &text, arg),
+            CompareOp::Ew => b.ends_with(sql, &text, arg),
         }
         sql.push(")");
         Ok(())
@@ -267,8 +292,13 @@ impl FilterCompiler {
     /// `ORDER BY` text for a sort key (no arguments are bound for sort keys but JSON paths,
     /// which are appended to `sql`).
     pub fn order_by(&mut self, sort: &Sort, sql: &mut Sql) -> Result<(), ScimError> {
-        let (mut text, lowered) = self.field(&sort.field, &Scope::Resource, None)?;
-        if matches!(sort.ty, ValueType::Str { case_exact: false }) && !lowered {
+        let (mut text, shape) = self.field(&sort.field, &Scope::Resource)?;
+        if shape == Shape::Json && sort.ty == ValueType::Number {
+            text = self.backend.json_typed(&text, JsonKind::Number);
+        }
+        if matches!(sort.ty, ValueType::Str { case_exact: false })
+            && !matches!(shape, Shape::Text { lowered: true })
+        {
             text = format!("lower({text})");
         }
         sql.push(&text);

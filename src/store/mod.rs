@@ -1,6 +1,6 @@
 //! The only place with SQL: connecting and migrating, accounts and tokens, resources and
-//! memberships, and the filter compiler. SQLite through sqlx's Any driver, so PostgreSQL
-//! can share every statement but the few in `dialect`.
+//! memberships, seats, and the filter compiler. SQLite and PostgreSQL through sqlx's Any
+//! driver: every statement is shared but the few in `dialect`.
 
 pub mod accounts;
 pub mod dialect;
@@ -13,8 +13,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::MigrateDatabase;
 use sqlx::{AnyPool, Executor, Row};
 
+pub use dialect::Backend;
 use sql::Sql;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,7 @@ impl StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Storage settings that come from configuration.
 #[derive(Debug, Clone)]
@@ -52,73 +55,87 @@ pub struct StoreOptions {
     pub url: String,
     /// Readers in the pool (writers: one on SQLite).
     pub max_connections: u32,
-    /// `synchronous=FULL` (an fsync per commit) instead of `NORMAL`.
+    /// `synchronous=FULL` (an fsync per commit) instead of `NORMAL` (SQLite only:
+    /// PostgreSQL commits durably by default).
     pub durable: bool,
+    /// PostgreSQL `statement_timeout`, in milliseconds (0: none).
+    pub statement_timeout_ms: u64,
 }
 
 /// Pools for reading and for writing. On SQLite all writes go through one connection, so
-/// writers queue in the pool instead of failing with SQLITE_BUSY.
+/// writers queue in the pool instead of failing with SQLITE_BUSY; on PostgreSQL both are
+/// one pool, and row locks and conditional updates keep replicas honest.
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
+    backend: Backend,
 }
 
 /// A transaction. Reads use one too, so a count and its page see the same data.
 pub struct Tx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
 }
 
 impl Store {
     pub async fn open(opts: &StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let url = normalise_url(&opts.url)?;
+        let (backend, url) = normalise_url(&opts.url)?;
+        if backend == Backend::Postgres && !sqlx::Any::database_exists(&url).await? {
+            sqlx::Any::create_database(&url).await?;
+        }
         let connect = AnyConnectOptions::from_str(&url)?;
-        let synchronous = if opts.durable { "FULL" } else { "NORMAL" };
-        let pragmas = format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
-        );
-        let p1 = pragmas.clone();
-        let write = AnyPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                let p = p1.clone();
-                Box::pin(async move {
-                    conn.execute(p.as_str()).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(connect.clone())
-            .await?;
+        let session = match backend {
+            Backend::Sqlite => {
+                let synchronous = if opts.durable { "FULL" } else { "NORMAL" };
+                format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                )
+            }
+            Backend::Postgres => format!(
+                "SET statement_timeout = {}; SET lock_timeout = 10000;",
+                opts.statement_timeout_ms
+            ),
+        };
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => opts.max_connections.max(2),
+        };
+        let write = pool(writers, session.clone(), connect.clone()).await?;
         let mut migrate_conn = write.acquire().await?;
-        SQLITE_MIGRATIONS.run(&mut *migrate_conn).await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&mut *migrate_conn).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&mut *migrate_conn).await?,
+        }
         drop(migrate_conn);
-        let read = AnyPoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                let p = pragmas.clone();
-                Box::pin(async move {
-                    conn.execute(p.as_str()).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(connect)
-            .await?;
-        Ok(Store { read, write })
+        let read = match backend {
+            Backend::Sqlite => pool(opts.max_connections.max(1), session, connect).await?,
+            Backend::Postgres => write.clone(),
+        };
+        Ok(Store {
+            read,
+            write,
+            backend,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn read(&self) -> Result<Tx> {
         Ok(Tx {
             inner: self.read.begin().await?,
+            backend: self.backend,
         })
     }
 
     pub async fn write(&self) -> Result<Tx> {
         Ok(Tx {
             inner: self.write.begin().await?,
+            backend: self.backend,
         })
     }
 
@@ -167,19 +184,35 @@ impl Tx {
     }
 }
 
-/// `sqlite://x.db` or `sqlite:///abs/x.db`, created when missing. PostgreSQL comes later.
-fn normalise_url(url: &str) -> Result<String> {
+async fn pool(size: u32, session: String, connect: AnyConnectOptions) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            let statements = session.clone();
+            Box::pin(async move {
+                conn.execute(statements.as_str()).await?;
+                Ok(())
+            })
+        })
+        .connect_with(connect)
+        .await?)
+}
+
+/// `sqlite://x.db` or `sqlite:///abs/x.db` (the file is created when missing), or
+/// `postgres://user@host:5432/db` (the database is created when missing).
+fn normalise_url(url: &str) -> Result<(Backend, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
     if let Some(rest) = url.strip_prefix("sqlite:") {
-        if rest.contains(":memory:") {
-            return Ok(url.to_string());
+        if rest.contains(":memory:") || url.contains("mode=") {
+            return Ok((Backend::Sqlite, url.to_string()));
         }
         let sep = if url.contains('?') { '&' } else { '?' };
-        if url.contains("mode=") {
-            return Ok(url.to_string());
-        }
-        return Ok(format!("{url}{sep}mode=rwc"));
+        return Ok((Backend::Sqlite, format!("{url}{sep}mode=rwc")));
     }
     Err(StoreError::BadUrl(format!(
-        "{url}: use sqlite://FILE or sqlite:///ABSOLUTE/PATH"
+        "{url}: use sqlite://FILE, sqlite:///ABSOLUTE/PATH or postgres://USER@HOST:PORT/DB"
     )))
 }

@@ -338,7 +338,7 @@ impl Tx {
         kind: ResourceKind,
         q: &ListQuery,
     ) -> std::result::Result<(u64, Vec<Stored>), ListError> {
-        let mut compiler = FilterCompiler::new(kind);
+        let mut compiler = FilterCompiler::new(kind, self.backend);
         let mut where_ = Sql::new(" WHERE r.account_id = ");
         where_.bind_int(account);
         if let Some(f) = &q.filter {

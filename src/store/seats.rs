@@ -396,7 +396,7 @@ impl Tx {
             .push(" AND r.id = ")
             .bind_text(user)
             .push(" AND ");
-        FilterCompiler::new(ResourceKind::User)
+        FilterCompiler::new(ResourceKind::User, self.backend)
             .compile(expr, &mut sql)
             .map_err(ListError::Query)?;
         Ok(self.fetch_count(&sql).await? > 0)

@@ -7,6 +7,7 @@ use sqlx::Arguments;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Null,
+    Bool(bool),
     Int(i64),
     Real(f64),
     Text(String),
@@ -53,6 +54,7 @@ impl Sql {
         for arg in &self.args {
             match arg {
                 Arg::Null => a.add(Option::<String>::None),
+                Arg::Bool(b) => a.add(*b),
                 Arg::Int(i) => a.add(*i),
                 Arg::Real(f) => a.add(*f),
                 Arg::Text(s) => a.add(s.clone()),

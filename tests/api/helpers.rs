@@ -11,17 +11,46 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub engine: Engine,
     _dir: tempfile::TempDir,
+    /// A PostgreSQL database to drop when the test ends.
+    pg_database: Option<String>,
 }
 
-pub async fn spawn_app() -> TestApp {
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests make their databases on (no database name).
+pub fn postgres_server() -> String {
+    std::env::var("ROSTER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh, empty database URL for the backend, and the PostgreSQL database name to drop.
+pub fn fresh_database(backend: Backend, dir: &std::path::Path) -> (String, Option<String>) {
+    match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.join("roster.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+            (format!("{}/{name}", postgres_server()), Some(name))
+        }
+    }
+}
+
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let (url, pg_database) = fresh_database(backend, dir.path());
     let config = Config {
         database_url: url.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        max_connections: 4,
+        max_connections: 8,
         durable: false,
         workers: 2,
+        statement_timeout_ms: 0,
     };
     let engine = startup::engine(&url, Some(&config)).await.unwrap();
     engine.ensure_account("acme").await.unwrap();
@@ -35,7 +64,61 @@ pub async fn spawn_app() -> TestApp {
         client: reqwest::Client::new(),
         engine,
         _dir: dir,
+        pg_database,
     }
+}
+
+/// Drops a test's PostgreSQL database, from a thread of its own (Drop cannot await).
+pub fn drop_postgres_database(name: &str) {
+    let name = name.to_string();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let url = format!("{}/postgres", postgres_server());
+            if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c)
+                    .await;
+            }
+        });
+    });
+    let _ = handle.join();
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_database {
+            drop_postgres_database(name);
+        }
+    }
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL, as
+/// `<module>::sqlite::<name>` and `<module>::postgres::<name>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_on($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_on($crate::helpers::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
 }
 
 impl TestApp {

@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, user};
+use crate::helpers::{user, TestApp};
 
 fn assert_error(body: &Value, status: &str, scim_type: Option<&str>) {
     assert_eq!(
@@ -15,9 +15,7 @@ fn assert_error(body: &Value, status: &str, scim_type: Option<&str>) {
     }
 }
 
-#[tokio::test]
-async fn a_bad_token_gets_401_with_a_scim_body() {
-    let app = spawn_app().await;
+async fn a_bad_token_gets_401_with_a_scim_body(app: TestApp) {
     let resp = app
         .req(Method::GET, "Users", "rst_not-a-token")
         .send()
@@ -33,9 +31,7 @@ async fn a_bad_token_gets_401_with_a_scim_body() {
     assert_error(&body, "401", None);
 }
 
-#[tokio::test]
-async fn create_then_find_by_case_insensitive_username_and_email() {
-    let app = spawn_app().await;
+async fn create_then_find_by_case_insensitive_username_and_email(app: TestApp) {
     let (status, created) = app.send(Method::POST, "Users", Some(user("Barbara"))).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
@@ -77,9 +73,7 @@ async fn create_then_find_by_case_insensitive_username_and_email() {
     assert_error(&err, "400", Some("invalidFilter"));
 }
 
-#[tokio::test]
-async fn concurrent_creates_of_one_username_make_one_user() {
-    let app = spawn_app().await;
+async fn concurrent_creates_of_one_username_make_one_user(app: TestApp) {
     let mut tasks = vec![];
     for _ in 0..16 {
         let client = app.client.clone();
@@ -115,9 +109,7 @@ async fn concurrent_creates_of_one_username_make_one_user() {
     assert_eq!(list["totalResults"], json!(1));
 }
 
-#[tokio::test]
-async fn group_membership_changes_only_what_is_named() {
-    let app = spawn_app().await;
+async fn group_membership_changes_only_what_is_named(app: TestApp) {
     let mut ids = vec![];
     for i in 0..5 {
         let (_, u) = app
@@ -210,9 +202,7 @@ async fn group_membership_changes_only_what_is_named() {
     assert_eq!(g["displayName"], json!("Sales EU"));
 }
 
-#[tokio::test]
-async fn stale_if_match_is_412_and_current_succeeds() {
-    let app = spawn_app().await;
+async fn stale_if_match_is_412_and_current_succeeds(app: TestApp) {
     let (_, u) = app.send(Method::POST, "Users", Some(user("etag"))).await;
     let id = u["id"].as_str().unwrap();
     let patch = json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]});
@@ -235,9 +225,7 @@ async fn stale_if_match_is_412_and_current_succeeds() {
     assert_eq!(resp.headers()["etag"].to_str().unwrap(), "W/\"2\"");
 }
 
-#[tokio::test]
-async fn accounts_never_see_each_other() {
-    let app = spawn_app().await;
+async fn accounts_never_see_each_other(app: TestApp) {
     let (_, u) = app.send(Method::POST, "Users", Some(user("mine"))).await;
     let id = u["id"].as_str().unwrap();
     let other = app.other_account_token("globex").await;
@@ -270,9 +258,7 @@ async fn accounts_never_see_each_other() {
     assert_eq!(status, 201);
 }
 
-#[tokio::test]
-async fn malformed_bodies_are_400_never_500() {
-    let app = spawn_app().await;
+async fn malformed_bodies_are_400_never_500(app: TestApp) {
     for body in ["{", "[]", "\"x\"", "{\"userName\": 5}", &"[".repeat(10_000)] {
         let resp = app
             .req(Method::POST, "Users", &app.token)
@@ -287,3 +273,13 @@ async fn malformed_bodies_are_400_never_500() {
     let (_, list) = app.send(Method::GET, "Users", None).await;
     assert_eq!(list["totalResults"], json!(0));
 }
+
+crate::on_both_backends!(
+    a_bad_token_gets_401_with_a_scim_body,
+    create_then_find_by_case_insensitive_username_and_email,
+    concurrent_creates_of_one_username_make_one_user,
+    group_membership_changes_only_what_is_named,
+    stale_if_match_is_412_and_current_succeeds,
+    accounts_never_see_each_other,
+    malformed_bodies_are_400_never_500,
+);

@@ -5,7 +5,7 @@ use reqwest::Method;
 use roster::auth::jwt::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, user, TestApp};
+use crate::helpers::{user, TestApp};
 
 const EXT: &str = "urn:roster:params:scim:schemas:extension:2.0:User";
 /// Roster's extension is returned only when asked for.
@@ -87,9 +87,7 @@ fn deactivate(active: bool) -> Option<Value> {
     )
 }
 
-#[tokio::test]
-async fn waitlist_is_served_first_come_first_served() {
-    let app = spawn_app().await;
+async fn waitlist_is_served_first_come_first_served(app: TestApp) {
     let admin = setup(&app, "meeting", 2).await;
     let (a, ua) = create(&app, "a").await;
     let (_b, _) = create(&app, "b").await;
@@ -256,9 +254,7 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn reject_policy_refuses_and_writes_nothing() {
-    let app = spawn_app().await;
+async fn reject_policy_refuses_and_writes_nothing(app: TestApp) {
     let admin = setup(&app, "webinar", 1).await;
     let (s, _) = app
         .admin(
@@ -305,9 +301,7 @@ async fn reject_policy_refuses_and_writes_nothing() {
     assert_eq!(c["conflicts"], json!([]));
 }
 
-#[tokio::test]
-async fn email_in_use_is_a_conflict_until_the_email_is_free() {
-    let app = spawn_app().await;
+async fn email_in_use_is_a_conflict_until_the_email_is_free(app: TestApp) {
     let admin = app.admin_token(Role::Admin).await;
     let other = app.other_account_token("globex").await;
     let (s, theirs) = app
@@ -339,9 +333,7 @@ async fn email_in_use_is_a_conflict_until_the_email_is_free() {
     assert_eq!(c["conflicts"][0]["kind"], json!("email_in_use"));
 }
 
-#[tokio::test]
-async fn sixty_four_concurrent_creates_hold_exactly_ten_seats() {
-    let app = spawn_app().await;
+async fn sixty_four_concurrent_creates_hold_exactly_ten_seats(app: TestApp) {
     let admin = setup(&app, "meeting", 10).await;
     let mut tasks = vec![];
     for i in 0..64 {
@@ -375,9 +367,7 @@ async fn sixty_four_concurrent_creates_hold_exactly_ten_seats() {
     assert_eq!(list["totalResults"], json!(10), "{list}");
 }
 
-#[tokio::test]
-async fn transfer_with_and_without_retaining_data() {
-    let app = spawn_app().await;
+async fn transfer_with_and_without_retaining_data(app: TestApp) {
     let admin = setup(&app, "meeting", 1).await;
     let (id, _) = create(&app, "ann").await;
 
@@ -433,9 +423,7 @@ async fn transfer_with_and_without_retaining_data() {
     assert_eq!(p["assigned"], json!(1));
 }
 
-#[tokio::test]
-async fn group_and_filter_rules_grant_and_revoke() {
-    let app = spawn_app().await;
+async fn group_and_filter_rules_grant_and_revoke(app: TestApp) {
     let admin = app.admin_token(Role::Admin).await;
     app.admin(
         &admin,
@@ -532,9 +520,7 @@ async fn group_and_filter_rules_grant_and_revoke() {
     assert_eq!(rules["rules"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn admin_api_guards_and_validates() {
-    let app = spawn_app().await;
+async fn admin_api_guards_and_validates(app: TestApp) {
     let (s, body) = app.admin("garbage", Method::GET, "products", None).await;
     assert_eq!(s, 401);
     assert_eq!(body["error"]["code"], json!("unauthorized"));
@@ -598,9 +584,7 @@ async fn admin_api_guards_and_validates() {
     assert_eq!(s, 404);
 }
 
-#[tokio::test]
-async fn roster_extension_is_read_only_and_returned_on_request() {
-    let app = spawn_app().await;
+async fn roster_extension_is_read_only_and_returned_on_request(app: TestApp) {
     setup(&app, "meeting", 1).await;
     let mut body = user("rex");
     body[EXT] = json!({"status": "suspended", "seats": [{"product": "x", "state": "assigned"}]});
@@ -638,3 +622,14 @@ async fn roster_extension_is_read_only_and_returned_on_request() {
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["user"]["seats"][0]["state"], json!("assigned"));
 }
+
+crate::on_both_backends!(
+    waitlist_is_served_first_come_first_served,
+    reject_policy_refuses_and_writes_nothing,
+    email_in_use_is_a_conflict_until_the_email_is_free,
+    sixty_four_concurrent_creates_hold_exactly_ten_seats,
+    transfer_with_and_without_retaining_data,
+    group_and_filter_rules_grant_and_revoke,
+    admin_api_guards_and_validates,
+    roster_extension_is_read_only_and_returned_on_request,
+);
