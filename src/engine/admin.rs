@@ -15,8 +15,10 @@ use crate::scim::{ResourceKind, ScimError, ScimType};
 use crate::store::seats::{Resize, RuleRow};
 use crate::store::{StoreError, Tx};
 
+use super::resources::seat_summary;
 use super::seats::{Fail, SeatChange, GUIDANCE_EMAIL_IN_USE, GUIDANCE_NO_SEAT};
 use super::settings::{valid_product, Settings};
+use super::synclog::{diff, Change, Ctx, Draft};
 use super::{store_error, Engine};
 
 /// An admin API failure: a status class, a stable machine-readable code, words for people,
@@ -275,6 +277,7 @@ impl Engine {
         ap: &AdminPrincipal,
         product: &str,
         seats: &Value,
+        ctx: &Ctx,
     ) -> Result<(PoolView, Vec<SeatChange>), AdminError> {
         require_write(ap)?;
         if !valid_product(product) {
@@ -296,6 +299,12 @@ impl Engine {
         };
         let now = self.now();
         let mut tx = self.store.write().await?;
+        let before = tx
+            .list_pools(ap.account_id)
+            .await?
+            .into_iter()
+            .find(|p| p.product == product)
+            .map(|p| p.capacity);
         if let Resize::BelowAssigned { assigned } =
             tx.set_capacity(ap.account_id, product, seats, &now).await?
         {
@@ -321,6 +330,17 @@ impl Engine {
                 waitlisted: p.waitlisted,
             })
             .ok_or_else(|| AdminError::Internal(format!("pool {product} vanished")))?;
+        let mut draft = Draft::new(None, "licenses", Some(product));
+        draft.resource_type = Some("Product");
+        draft.changes = vec![Change {
+            attribute: "capacity".into(),
+            old: before.map(Value::from),
+            new: Some(Value::from(seats)),
+        }];
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
         tx.commit().await?;
         Ok((view, changes))
     }
@@ -344,7 +364,14 @@ impl Engine {
             subject: "cli".into(),
             role: Role::Admin,
         };
-        self.set_licenses(&ap, product, &Value::from(seats)).await
+        let ctx = Ctx::new(
+            "cli",
+            "CLI",
+            &format!("licenses set --product {product}"),
+            None,
+        );
+        self.set_licenses(&ap, product, &Value::from(seats), &ctx)
+            .await
     }
 
     // ---- IdP connections and their tokens ----
@@ -363,6 +390,7 @@ impl Engine {
         &self,
         ap: &AdminPrincipal,
         body: &Value,
+        ctx: &Ctx,
     ) -> Result<Value, AdminError> {
         require_write(ap)?;
         let name = match body.get("name").and_then(Value::as_str).map(str::trim) {
@@ -379,6 +407,13 @@ impl Engine {
             .create_token(&ap.account, &name)
             .await
             .map_err(account_error)?;
+        let change = Change {
+            attribute: "token".into(),
+            old: None,
+            new: Some(Value::String("[redacted]".into())),
+        };
+        self.log_admin(ap, ctx, "connection", Some(&name), vec![change])
+            .await?;
         Ok(
             json!({"name": name, "token": token, "note": "shown once: store it in the identity provider now"}),
         )
@@ -389,13 +424,40 @@ impl Engine {
         &self,
         ap: &AdminPrincipal,
         id_or_name: &str,
+        ctx: &Ctx,
     ) -> Result<Value, AdminError> {
         require_write(ap)?;
         let n = self
             .revoke_token(&ap.account, id_or_name)
             .await
             .map_err(account_error)?;
+        let change = Change {
+            attribute: "revoked tokens".into(),
+            old: None,
+            new: Some(Value::from(n)),
+        };
+        self.log_admin(ap, ctx, "connection", Some(id_or_name), vec![change])
+            .await?;
         Ok(json!({"revoked": n}))
+    }
+
+    /// Logs an admin action on a connection, in a transaction of its own.
+    async fn log_admin(
+        &self,
+        ap: &AdminPrincipal,
+        ctx: &Ctx,
+        action: &'static str,
+        subject: Option<&str>,
+        changes: Vec<Change>,
+    ) -> Result<(), AdminError> {
+        let mut draft = Draft::new(None, action, subject);
+        draft.resource_type = Some("Connection");
+        draft.changes = changes;
+        let mut tx = self.store.write().await?;
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     // ---- settings ----
@@ -409,6 +471,7 @@ impl Engine {
         &self,
         ap: &AdminPrincipal,
         patch: &Value,
+        ctx: &Ctx,
     ) -> Result<(Settings, Vec<SeatChange>), AdminError> {
         require_write(ap)?;
         let now = self.now();
@@ -426,6 +489,15 @@ impl Engine {
             self.reconcile_all(&mut tx, ap.account_id, &now, &mut changes)
                 .await?;
         }
+        let mut draft = Draft::new(None, "settings", None);
+        draft.resource_type = Some("Settings");
+        if let (Value::Object(a), Value::Object(b)) = (current.to_json(), next.to_json()) {
+            draft.changes = diff(&a, &b);
+        }
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
         tx.commit().await?;
         Ok((next, changes))
     }
@@ -454,6 +526,7 @@ impl Engine {
         &self,
         ap: &AdminPrincipal,
         body: &Value,
+        ctx: &Ctx,
     ) -> Result<(RuleView, Vec<SeatChange>), AdminError> {
         require_write(ap)?;
         let Some(obj) = body.as_object() else {
@@ -530,6 +603,19 @@ impl Engine {
         let mut changes = vec![];
         self.reconcile_all(&mut tx, ap.account_id, &now, &mut changes)
             .await?;
+        let mut draft = Draft::new(None, "rule", Some(&rule.id));
+        draft.resource_type = Some("Rule");
+        draft.changes = vec![Change {
+            attribute: "rule".into(),
+            old: None,
+            new: Some(
+                json!({"product": rule.product, "group": rule.group_id, "filter": rule.filter}),
+            ),
+        }];
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 201)
+            .await?;
         tx.commit().await?;
         Ok((
             RuleView {
@@ -547,6 +633,7 @@ impl Engine {
         &self,
         ap: &AdminPrincipal,
         id: &str,
+        ctx: &Ctx,
     ) -> Result<Vec<SeatChange>, AdminError> {
         require_write(ap)?;
         let now = self.now();
@@ -556,6 +643,17 @@ impl Engine {
         }
         let mut changes = vec![];
         self.reconcile_all(&mut tx, ap.account_id, &now, &mut changes)
+            .await?;
+        let mut draft = Draft::new(None, "rule", Some(id));
+        draft.resource_type = Some("Rule");
+        draft.changes = vec![Change {
+            attribute: "rule".into(),
+            old: Some(Value::String(id.to_string())),
+            new: None,
+        }];
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
             .await?;
         tx.commit().await?;
         Ok(changes)
@@ -613,9 +711,12 @@ impl Engine {
         ap: &AdminPrincipal,
         user: &str,
         active: bool,
+        ctx: &Ctx,
     ) -> Result<(Value, Vec<SeatChange>), AdminError> {
         require_write(ap)?;
         let p = as_scim(ap);
+        let mut draft = Draft::new(Some(ResourceKind::User), "update", Some(user));
+        let draft_ref = &mut draft;
         let body = json!({"Operations": [{"op": "replace", "path": "active", "value": active}]});
         let r = async {
             let mut notes = vec![];
@@ -640,11 +741,14 @@ impl Engine {
                     false,
                 )
                 .await?;
+            self.finish_draft(draft_ref, ResourceKind::User, Some(&current.doc), &out);
+            self.log_in(&mut tx, p.account_id, ctx, draft_ref, 200)
+                .await?;
             tx.commit().await.map_err(store_error)?;
             Ok::<_, Fail>(out)
         }
         .await;
-        let out = self.settle(p.account_id, r).await?;
+        let out = self.settle(p.account_id, ctx, &draft, r).await?;
         Ok((user_view(&out.resource), out.seat_changes))
     }
 
@@ -665,8 +769,11 @@ impl Engine {
         ap: &AdminPrincipal,
         user: &str,
         body: &Value,
+        ctx: &Ctx,
     ) -> Result<Value, AdminError> {
         require_write(ap)?;
+        let mut draft = Draft::new(Some(ResourceKind::User), "transfer", Some(user));
+        let draft_ref = &mut draft;
         let email = match body.get("email").and_then(Value::as_str).map(str::trim) {
             Some(e) if e.contains('@') && !e.contains(char::is_whitespace) => e.to_string(),
             _ => {
@@ -705,11 +812,28 @@ impl Engine {
             } else {
                 self.transfer_to_other(&mut tx, &p, &current, &email, &now).await?
             };
+            draft_ref.user_name = current
+                .doc
+                .get("userName")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            draft_ref.changes = vec![Change {
+                attribute: "transfer".into(),
+                old: Some(json!({"user": current.id})),
+                new: Some(json!({"email": email, "retain_data": retain})),
+            }];
+            draft_ref.step(if retain {
+                "transfer: the same user takes the new email"
+            } else {
+                "transfer: seats moved to the user with the new email; the old user is suspended"
+            });
+            self.log_in(&mut tx, p.account_id, ctx, draft_ref, 200)
+                .await?;
             tx.commit().await.map_err(store_error)?;
             Ok::<_, Fail>(result)
         }
         .await;
-        Ok(self.settle(p.account_id, r).await?)
+        Ok(self.settle(p.account_id, ctx, &draft, r).await?)
     }
 
     async fn transfer_to_other(

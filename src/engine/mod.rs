@@ -6,6 +6,7 @@ pub mod admin;
 pub mod resources;
 pub mod seats;
 pub mod settings;
+pub mod synclog;
 
 use std::sync::Arc;
 
@@ -19,14 +20,19 @@ pub struct Engine {
     store: Store,
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
+    /// Queue of read requests' sync log entries, written in batches.
+    reads: Option<tokio::sync::mpsc::Sender<synclog::Queued>>,
 }
 
 impl Engine {
+    /// Builds the engine; starts the writer of read entries, so call it inside a runtime.
     pub fn new(store: Store, registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Self {
+        let reads = Some(synclog::start_reads_writer(store.clone()));
         Engine {
             store,
             registry,
             clock,
+            reads,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::store::Tx;
 use crate::store::seats::NewConflict;
 
 use super::seats::{Fail, SeatChange};
+use super::synclog::{diff, Change, Ctx, Draft};
 use super::{store_error, Engine};
 
 /// What a write returns: the resource as stored now, what normalisation rewrote, and the
@@ -27,6 +28,8 @@ pub struct Outcome {
     pub resource: Stored,
     pub notes: Notes,
     pub seat_changes: Vec<SeatChange>,
+    /// Member additions and removals (they are not in the document).
+    pub member_changes: Vec<Change>,
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> ScimError {
@@ -63,9 +66,11 @@ impl Engine {
         p: &Principal,
         kind: ResourceKind,
         body: &Value,
+        ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
-        let r = self.create_in(p, kind, body).await;
-        self.settle(p.account_id, r).await
+        let mut draft = Draft::new(Some(kind), "create", None);
+        let r = self.create_in(p, kind, body, ctx, &mut draft).await;
+        self.settle(p.account_id, ctx, &draft, r).await
     }
 
     async fn create_in(
@@ -73,9 +78,14 @@ impl Engine {
         p: &Principal,
         kind: ResourceKind,
         body: &Value,
+        ctx: &Ctx,
+        draft: &mut Draft,
     ) -> Result<Outcome, Fail> {
         let mut notes = vec![];
-        let n = resource::normalise(self.registry(), kind, body, &mut notes)?;
+        let n = resource::normalise(self.registry(), kind, body, &mut notes);
+        draft.notes = notes.clone();
+        let n = n?;
+        draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
         let mut seat_changes = vec![];
@@ -83,12 +93,24 @@ impl Engine {
             .insert_normalised(&mut tx, p, kind, &n, &now, &mut seat_changes)
             .await?;
         let resource = self.load(&mut tx, p, kind, &id, true).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Outcome {
+        let member_changes = match &n.members {
+            Some(m) if !m.is_empty() => vec![Change {
+                attribute: "members".into(),
+                old: None,
+                new: Some(serde_json::json!({ "added": m })),
+            }],
+            _ => vec![],
+        };
+        let out = Outcome {
             resource,
             notes,
             seat_changes,
-        })
+            member_changes,
+        };
+        self.finish_draft(draft, kind, None, &out);
+        self.log_in(&mut tx, p.account_id, ctx, draft, 201).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(out)
     }
 
     /// Creates a user inside a transaction the caller holds, without taking seats yet (the
@@ -237,13 +259,39 @@ impl Engine {
         kind: ResourceKind,
         id: &str,
         projection: &Projection,
+        ctx: &Ctx,
     ) -> Result<Stored, ScimError> {
-        let mut tx = self.store.read().await.map_err(store_error)?;
-        self.load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
-            .await
+        let r = async {
+            let mut tx = self.store.read().await.map_err(store_error)?;
+            self.load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
+                .await
+        }
+        .await;
+        let mut draft = Draft::new(Some(kind), "read", Some(id));
+        if let Ok(s) = &r {
+            draft.user_name = display_name(kind, &s.doc);
+        }
+        self.log_read(p.account_id, ctx, &draft, 200, r.as_ref().err());
+        r
     }
 
     pub async fn list(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        q: &ListQuery,
+        ctx: &Ctx,
+    ) -> Result<(u64, Vec<Stored>), ScimError> {
+        let r = self.list_in(p, kind, q).await;
+        let mut draft = Draft::new(Some(kind), "list", None);
+        if let Ok((total, _)) = &r {
+            draft.step(format!("match: {total} {}(s)", kind.name()));
+        }
+        self.log_read(p.account_id, ctx, &draft, 200, r.as_ref().err());
+        r
+    }
+
+    async fn list_in(
         &self,
         p: &Principal,
         kind: ResourceKind,
@@ -269,11 +317,16 @@ impl Engine {
         id: &str,
         body: &Value,
         if_match: Option<i64>,
+        ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
-        let r = self.replace_in(p, kind, id, body, if_match).await;
-        self.settle(p.account_id, r).await
+        let mut draft = Draft::new(Some(kind), "update", Some(id));
+        let r = self
+            .replace_in(p, kind, id, body, if_match, ctx, &mut draft)
+            .await;
+        self.settle(p.account_id, ctx, &draft, r).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn replace_in(
         &self,
         p: &Principal,
@@ -281,9 +334,14 @@ impl Engine {
         id: &str,
         body: &Value,
         if_match: Option<i64>,
+        ctx: &Ctx,
+        draft: &mut Draft,
     ) -> Result<Outcome, Fail> {
         let mut notes = vec![];
-        let n = resource::normalise(self.registry(), kind, body, &mut notes)?;
+        let n = resource::normalise(self.registry(), kind, body, &mut notes);
+        draft.notes = notes.clone();
+        let n = n?;
+        draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
@@ -310,12 +368,16 @@ impl Engine {
         self.follow_rules(&mut tx, p, kind, id, affected, &now, &mut seat_changes)
             .await?;
         let resource = self.load(&mut tx, p, kind, id, true).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Outcome {
+        let out = Outcome {
             resource,
             notes,
             seat_changes,
-        })
+            member_changes: vec![],
+        };
+        self.finish_draft(draft, kind, Some(&current.doc), &out);
+        self.log_in(&mut tx, p.account_id, ctx, draft, 200).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(out)
     }
 
     /// Applies a PatchOp. Member changes touch only the members named.
@@ -327,13 +389,16 @@ impl Engine {
         body: &Value,
         if_match: Option<i64>,
         return_refs: bool,
+        ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
+        let mut draft = Draft::new(Some(kind), "update", Some(id));
         let r = self
-            .patch_in(p, kind, id, body, if_match, return_refs)
+            .patch_in(p, kind, id, body, if_match, return_refs, ctx, &mut draft)
             .await;
-        self.settle(p.account_id, r).await
+        self.settle(p.account_id, ctx, &draft, r).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn patch_in(
         &self,
         p: &Principal,
@@ -342,19 +407,34 @@ impl Engine {
         body: &Value,
         if_match: Option<i64>,
         return_refs: bool,
+        ctx: &Ctx,
+        draft: &mut Draft,
     ) -> Result<Outcome, Fail> {
         let mut notes = vec![];
-        let ops = patch::parse_request(body, &mut notes)?;
+        let ops = patch::parse_request(body, &mut notes);
+        draft.notes = notes.clone();
+        let ops = ops?;
         let mut tx = self.store.write().await.map_err(store_error)?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
+        draft.user_name = display_name(kind, &current.doc);
         if let Some(v) = if_match {
             if v != current.version {
                 return Err(stale(current.version).into());
             }
         }
-        let applied = patch::apply(self.registry(), kind, &current.doc, &ops, &mut notes)?;
+        let applied = patch::apply(self.registry(), kind, &current.doc, &ops, &mut notes);
+        draft.notes = notes.clone();
+        let applied = applied?;
         let outcome = self
             .write_patched(&mut tx, p, kind, &current, applied, notes, return_refs)
+            .await?;
+        self.finish_draft(draft, kind, Some(&current.doc), &outcome);
+        let status = if kind == ResourceKind::Group && !return_refs {
+            204
+        } else {
+            200
+        };
+        self.log_in(&mut tx, p.account_id, ctx, draft, status)
             .await?;
         tx.commit().await.map_err(store_error)?;
         Ok(outcome)
@@ -395,17 +475,35 @@ impl Engine {
         }
         let mut members_changed = 0;
         let mut affected: Vec<String> = vec![];
+        let mut member_changes = vec![];
         for op in &applied.members {
             members_changed += match op {
                 MemberOp::Add(ids) => {
                     affected.extend(ids.iter().cloned());
-                    self.add_members(tx, p, id, ids).await?
+                    let n = self.add_members(tx, p, id, ids).await?;
+                    if n > 0 {
+                        member_changes.push(Change {
+                            attribute: "members".into(),
+                            old: None,
+                            new: Some(serde_json::json!({ "added": ids, "new": n })),
+                        });
+                    }
+                    n
                 }
                 MemberOp::Remove(ids) => {
                     affected.extend(ids.iter().cloned());
-                    tx.remove_members(p.account_id, id, ids)
+                    let n = tx
+                        .remove_members(p.account_id, id, ids)
                         .await
-                        .map_err(store_error)?
+                        .map_err(store_error)?;
+                    if n > 0 {
+                        member_changes.push(Change {
+                            attribute: "members".into(),
+                            old: Some(serde_json::json!({ "removed": ids, "count": n })),
+                            new: None,
+                        });
+                    }
+                    n
                 }
                 MemberOp::RemoveAll => {
                     affected.extend(
@@ -444,11 +542,19 @@ impl Engine {
             self.follow_rules(tx, p, kind, id, affected, &now, &mut seat_changes)
                 .await?;
         }
+        if members_changed > 0 && member_changes.is_empty() {
+            member_changes.push(Change {
+                attribute: "members".into(),
+                old: None,
+                new: Some(serde_json::json!({ "replaced": members_changed })),
+            });
+        }
         let resource = self.load(tx, p, kind, id, return_refs).await?;
         Ok(Outcome {
             resource,
             notes,
             seat_changes,
+            member_changes,
         })
     }
 
@@ -458,9 +564,11 @@ impl Engine {
         kind: ResourceKind,
         id: &str,
         if_match: Option<i64>,
+        ctx: &Ctx,
     ) -> Result<Vec<SeatChange>, ScimError> {
-        let r = self.delete_in(p, kind, id, if_match).await;
-        self.settle(p.account_id, r).await
+        let mut draft = Draft::new(Some(kind), "delete", Some(id));
+        let r = self.delete_in(p, kind, id, if_match, ctx, &mut draft).await;
+        self.settle(p.account_id, ctx, &draft, r).await
     }
 
     async fn delete_in(
@@ -469,10 +577,13 @@ impl Engine {
         kind: ResourceKind,
         id: &str,
         if_match: Option<i64>,
+        ctx: &Ctx,
+        draft: &mut Draft,
     ) -> Result<Vec<SeatChange>, Fail> {
         let now = self.now();
         let mut tx = self.store.write().await.map_err(store_error)?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
+        draft.user_name = display_name(kind, &current.doc);
         let members = match kind {
             ResourceKind::Group => tx
                 .user_members(p.account_id, id)
@@ -506,6 +617,12 @@ impl Engine {
                 }
             }
         }
+        draft.changes = diff(&current.doc, &serde_json::Map::new());
+        draft.seat_changes = changes.clone();
+        draft.step(format!("match: {} {id}", kind.name()));
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        draft.step("write: deleted; the sync log keeps its history");
+        self.log_in(&mut tx, p.account_id, ctx, draft, 204).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(changes)
     }
@@ -607,6 +724,7 @@ impl Engine {
         p: &Principal,
         body: &Value,
         base_url: &str,
+        ctx: &Ctx,
     ) -> Result<Value, ScimError> {
         let req = bulk::parse_request(body, self.registry().bulk_max_operations())?;
         let mut ids: HashMap<String, String> = HashMap::new();
@@ -626,7 +744,7 @@ impl Engine {
                     continue;
                 }
                 progressed = true;
-                let result = self.bulk_op(p, op, &ids, base_url).await;
+                let result = self.bulk_op(p, op, &ids, base_url, ctx).await;
                 let entry = match result {
                     Ok((status, location, version, new_id)) => {
                         if let (Some(b), Some(new_id)) = (&op.bulk_id, new_id) {
@@ -679,7 +797,9 @@ impl Engine {
         op: &BulkOp,
         ids: &HashMap<String, String>,
         base_url: &str,
+        ctx: &Ctx,
     ) -> Result<(u16, Option<String>, Option<String>, Option<String>), ScimError> {
+        let ctx = &ctx.part(op.method.as_str(), &format!("/Bulk {}", op.path));
         let mut path = Value::String(op.path.clone());
         bulk::substitute(&mut path, ids);
         let path = path.as_str().unwrap_or_default().to_string();
@@ -691,7 +811,7 @@ impl Engine {
         let location = |id: &str| format!("{base_url}/{}/{id}", kind.endpoint());
         match (op.method, id) {
             (Method::Post, None) => {
-                let out = self.create(p, kind, &data).await?;
+                let out = self.create(p, kind, &data, ctx).await?;
                 let r = out.resource;
                 Ok((
                     201,
@@ -701,7 +821,7 @@ impl Engine {
                 ))
             }
             (Method::Put, Some(id)) => {
-                let out = self.replace(p, kind, &id, &data, if_match).await?;
+                let out = self.replace(p, kind, &id, &data, if_match, ctx).await?;
                 Ok((
                     200,
                     Some(location(&id)),
@@ -710,7 +830,9 @@ impl Engine {
                 ))
             }
             (Method::Patch, Some(id)) => {
-                let out = self.patch(p, kind, &id, &data, if_match, false).await?;
+                let out = self
+                    .patch(p, kind, &id, &data, if_match, false, ctx)
+                    .await?;
                 Ok((
                     200,
                     Some(location(&id)),
@@ -719,7 +841,7 @@ impl Engine {
                 ))
             }
             (Method::Delete, Some(id)) => {
-                self.delete(p, kind, &id, if_match).await?;
+                self.delete(p, kind, &id, if_match, ctx).await?;
                 Ok((204, Some(location(&id)), None, None))
             }
             _ => Err(ScimError::invalid_path(format!(
@@ -727,5 +849,82 @@ impl Engine {
                 op.method.as_str()
             ))),
         }
+    }
+}
+
+/// The name a log entry shows for a resource: userName, or a group's displayName.
+pub(crate) fn display_name(
+    kind: ResourceKind,
+    doc: &serde_json::Map<String, Value>,
+) -> Option<String> {
+    let key = match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    doc.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+pub(crate) fn seat_summary(changes: &[SeatChange]) -> String {
+    if changes.is_empty() {
+        return "no seat changed".into();
+    }
+    changes
+        .iter()
+        .map(|c| format!("{} {}", c.product, c.change))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Engine {
+    /// Fills a log entry from an outcome: modified properties, seats, steps, and whether an
+    /// update was really a disable or an enable.
+    pub(crate) fn finish_draft(
+        &self,
+        draft: &mut Draft,
+        kind: ResourceKind,
+        old: Option<&serde_json::Map<String, Value>>,
+        out: &Outcome,
+    ) {
+        let empty = serde_json::Map::new();
+        draft.resource_id = Some(out.resource.id.clone());
+        draft.user_name = display_name(kind, &out.resource.doc).or(draft.user_name.take());
+        draft.notes = out.notes.clone();
+        draft.changes = diff(old.unwrap_or(&empty), &out.resource.doc);
+        draft.changes.extend(out.member_changes.iter().cloned());
+        draft.seat_changes = out.seat_changes.clone();
+        if draft.action == "update" {
+            if let Some(c) = draft.changes.iter().find(|c| c.attribute == "active") {
+                draft.action = match c.new {
+                    Some(Value::Bool(false)) => "disable",
+                    _ => "enable",
+                };
+            }
+        }
+        draft.steps = vec![
+            if out.notes.is_empty() {
+                "normalise: nothing to rewrite".into()
+            } else {
+                format!("normalise: {} rewrite(s), see notes", out.notes.len())
+            },
+            match old {
+                Some(_) => format!(
+                    "match: {} {} (now version {})",
+                    kind.name(),
+                    out.resource.id,
+                    out.resource.version
+                ),
+                None => format!(
+                    "match: no such {}; created {}",
+                    kind.name(),
+                    out.resource.id
+                ),
+            },
+            format!("rules and seats: {}", seat_summary(&out.seat_changes)),
+            if draft.changes.is_empty() {
+                "write: nothing changed".into()
+            } else {
+                format!("write: {} propert(ies) changed", draft.changes.len())
+            },
+        ];
     }
 }

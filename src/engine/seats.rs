@@ -336,29 +336,34 @@ impl Engine {
         Ok(())
     }
 
-    /// Records the conflict of a failed request in a transaction of its own, after the
-    /// request's own has rolled back. Recording never turns the answer into another error.
-    pub(crate) async fn settle<T>(&self, account: i64, r: Result<T, Fail>) -> Result<T, ScimError> {
+    /// After a failed request has rolled back: records its conflict (if any) and its log
+    /// entry, each in a transaction of its own. Recording never changes the answer.
+    pub(crate) async fn settle<T>(
+        &self,
+        account: i64,
+        ctx: &super::synclog::Ctx,
+        draft: &super::synclog::Draft,
+        r: Result<T, Fail>,
+    ) -> Result<T, ScimError> {
         match r {
             Ok(v) => Ok(v),
-            Err(Fail {
-                error,
-                conflict: Some(c),
-            }) => {
-                let now = self.now();
-                let recorded = async {
-                    let mut tx = self.store.write().await?;
-                    tx.record_conflict(account, &c, &uuid::Uuid::new_v4().to_string(), &now)
-                        .await?;
-                    tx.commit().await
+            Err(Fail { error, conflict }) => {
+                if let Some(c) = conflict {
+                    let now = self.now();
+                    let recorded = async {
+                        let mut tx = self.store.write().await?;
+                        tx.record_conflict(account, &c, &uuid::Uuid::new_v4().to_string(), &now)
+                            .await?;
+                        tx.commit().await
+                    }
+                    .await;
+                    if let Err(e) = recorded {
+                        tracing::error!(error = %e, "could not record a conflict");
+                    }
                 }
-                .await;
-                if let Err(e) = recorded {
-                    tracing::error!(error = %e, "could not record a conflict");
-                }
+                self.log_failure(account, ctx, draft, &error).await;
                 Err(error)
             }
-            Err(Fail { error, .. }) => Err(error),
         }
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::engine::admin::AdminError;
+use crate::engine::synclog::{entry_json, Ctx, LogFilter};
 use crate::engine::Engine;
 
 use super::scim::read_json;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/rules", web::post().to(add_rule))
             .route("/rules/{id}", web::delete().to(delete_rule))
             .route("/conflicts", web::get().to(conflicts))
+            .route("/sync-log", web::get().to(sync_log))
             .route("/connections", web::get().to(connections))
             .route("/connections", web::post().to(create_connection))
             .route("/connections/{id}", web::delete().to(revoke_connection))
@@ -98,6 +100,15 @@ async fn principal(req: &HttpRequest, engine: &Engine) -> Result<AdminPrincipal,
     engine.authenticate_admin(token).await
 }
 
+fn ctx(req: &HttpRequest, ap: &AdminPrincipal) -> Ctx {
+    Ctx::new(
+        format!("admin:{}", ap.subject),
+        req.method().as_str(),
+        req.path(),
+        super::scim::request_id(req),
+    )
+}
+
 async fn body(payload: web::Payload) -> Result<Value, AdminError> {
     read_json(payload, MAX_BODY).await.map_err(AdminError::from)
 }
@@ -136,7 +147,9 @@ async fn put_product(
             let ap = principal(&req, &engine).await?;
             let b = body(payload).await?;
             let seats = b.get("seats").cloned().unwrap_or(Value::Null);
-            let (pool, moved) = engine.set_licenses(&ap, &path, &seats).await?;
+            let (pool, moved) = engine
+                .set_licenses(&ap, &path, &seats, &ctx(&req, &ap))
+                .await?;
             let mut v =
                 serde_json::to_value(pool).map_err(|e| AdminError::Internal(e.to_string()))?;
             if let Some(o) = v.as_object_mut() {
@@ -167,7 +180,7 @@ async fn patch_settings(
         async {
             let ap = principal(&req, &engine).await?;
             let b = body(payload).await?;
-            let (s, moved) = engine.patch_settings(&ap, &b).await?;
+            let (s, moved) = engine.patch_settings(&ap, &b, &ctx(&req, &ap)).await?;
             let mut v = s.to_json();
             if let Some(o) = v.as_object_mut() {
                 o.insert("seat_changes".into(), changes(&moved));
@@ -196,7 +209,7 @@ async fn add_rule(
     let r = async {
         let ap = principal(&req, &engine).await?;
         let b = body(payload).await?;
-        let (rule, moved) = engine.add_rule(&ap, &b).await?;
+        let (rule, moved) = engine.add_rule(&ap, &b, &ctx(&req, &ap)).await?;
         let mut v = serde_json::to_value(rule).map_err(|e| AdminError::Internal(e.to_string()))?;
         if let Some(o) = v.as_object_mut() {
             o.insert("seat_changes".into(), changes(&moved));
@@ -218,7 +231,7 @@ async fn delete_rule(
     reply(
         async {
             let ap = principal(&req, &engine).await?;
-            let moved = engine.delete_rule(&ap, &path).await?;
+            let moved = engine.delete_rule(&ap, &path, &ctx(&req, &ap)).await?;
             Ok(json!({ "deleted": path.as_str(), "seat_changes": changes(&moved) }))
         }
         .await,
@@ -269,7 +282,9 @@ async fn set_active(
     reply(
         async {
             let ap = principal(&req, &engine).await?;
-            let (user, moved) = engine.set_active(&ap, &path, active).await?;
+            let (user, moved) = engine
+                .set_active(&ap, &path, active, &ctx(&req, &ap))
+                .await?;
             Ok(json!({ "user": user, "seat_changes": changes(&moved) }))
         }
         .await,
@@ -286,7 +301,7 @@ async fn transfer(
         async {
             let ap = principal(&req, &engine).await?;
             let b = body(payload).await?;
-            engine.transfer(&ap, &path, &b).await
+            engine.transfer(&ap, &path, &b, &ctx(&req, &ap)).await
         }
         .await,
     )
@@ -310,7 +325,7 @@ async fn create_connection(
     let r = async {
         let ap = principal(&req, &engine).await?;
         let b = body(payload).await?;
-        engine.create_connection(&ap, &b).await
+        engine.create_connection(&ap, &b, &ctx(&req, &ap)).await
     }
     .await;
     match r {
@@ -327,8 +342,133 @@ async fn revoke_connection(
     reply(
         async {
             let ap = principal(&req, &engine).await?;
-            engine.revoke_connection(&ap, &path).await
+            engine.revoke_connection(&ap, &path, &ctx(&req, &ap)).await
         }
         .await,
     )
+}
+
+#[derive(Deserialize)]
+struct SyncLogQuery {
+    since: Option<String>,
+    until: Option<String>,
+    user: Option<String>,
+    connection: Option<String>,
+    outcome: Option<String>,
+    operation: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+    format: Option<String>,
+}
+
+/// Whether the client asked for CSV (`?format=csv` or `Accept: text/csv`).
+fn wants_csv(req: &HttpRequest, format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.eq_ignore_ascii_case("csv"))
+        || req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"))
+}
+
+fn csv_response(name: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> HttpResponse {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let mut ok = w.write_record(header_row).is_ok();
+    for r in rows {
+        ok &= w.write_record(&r).is_ok();
+    }
+    match (ok, w.into_inner()) {
+        (true, Ok(bytes)) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ))
+            .body(bytes),
+        _ => admin_error(&AdminError::Internal("could not write CSV".into())),
+    }
+}
+
+async fn sync_log(
+    req: HttpRequest,
+    q: web::Query<SyncLogQuery>,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    let q = q.into_inner();
+    let filter = LogFilter {
+        since: q.since,
+        until: q.until,
+        user: q.user,
+        connection: q.connection,
+        outcome: q.outcome,
+        operation: q.operation,
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let r = async {
+        let ap = principal(&req, &engine).await?;
+        engine.sync_log(&ap, &filter).await
+    }
+    .await;
+    let (rows, next) = match r {
+        Ok(v) => v,
+        Err(e) => return admin_error(&e),
+    };
+    if wants_csv(&req, q.format.as_deref()) {
+        let header_row = [
+            "at",
+            "actor",
+            "request_id",
+            "method",
+            "path",
+            "resource_type",
+            "resource_id",
+            "user_name",
+            "action",
+            "status",
+            "http_status",
+            "scim_type",
+            "detail",
+            "error_code",
+            "recommended_action",
+            "notes",
+            "modified_properties",
+            "seat_changes",
+            "steps",
+            "latency_ms",
+        ];
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        let lines = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.at.clone(),
+                    r.actor.clone(),
+                    r.request_id.clone(),
+                    r.method.clone(),
+                    r.path.clone(),
+                    opt(&r.resource_type),
+                    opt(&r.resource_id),
+                    opt(&r.user_name),
+                    r.action.clone(),
+                    r.status.clone(),
+                    r.http_status.to_string(),
+                    opt(&r.scim_type),
+                    opt(&r.detail),
+                    opt(&r.error_code),
+                    opt(&r.recommended_action),
+                    r.notes.clone(),
+                    r.changes.clone(),
+                    r.seat_changes.clone(),
+                    r.steps.clone(),
+                    r.latency_ms.to_string(),
+                ]
+            })
+            .collect();
+        return csv_response("sync-log", &header_row, lines);
+    }
+    HttpResponse::Ok().json(json!({
+        "entries": rows.iter().map(entry_json).collect::<Vec<_>>(),
+        "next_cursor": next,
+    }))
 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::auth::{self, Principal};
+use crate::engine::synclog::Ctx;
 use crate::engine::Engine;
 use crate::scim::list::{list_response, ListParams};
 use crate::scim::projection::Projection;
@@ -101,29 +102,36 @@ async fn route(
 
     let principal = authenticate(req, engine).await?;
     let p = &principal;
+    let ctx = Ctx::new(
+        format!("connection:{}", principal.connection),
+        method.as_str(),
+        req.path(),
+        request_id(req),
+    );
+    let ctx = &ctx;
     let query = query_pairs(req);
     match (first.as_deref(), segments.get(1).copied(), segments.len()) {
-        (Some("users"), None, 1) => collection(req, payload, engine, p, ResourceKind::User, &query, &base).await,
-        (Some("groups"), None, 1) => collection(req, payload, engine, p, ResourceKind::Group, &query, &base).await,
+        (Some("users"), None, 1) => collection(req, payload, engine, p, ResourceKind::User, &query, &base, ctx).await,
+        (Some("groups"), None, 1) => collection(req, payload, engine, p, ResourceKind::Group, &query, &base, ctx).await,
         (Some("users"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
             only(&method, Method::POST)?;
-            search(payload, engine, p, Some(ResourceKind::User), &base).await
+            search(payload, engine, p, Some(ResourceKind::User), &base, ctx).await
         }
         (Some("groups"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
             only(&method, Method::POST)?;
-            search(payload, engine, p, Some(ResourceKind::Group), &base).await
+            search(payload, engine, p, Some(ResourceKind::Group), &base, ctx).await
         }
-        (Some("users"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::User, id, &query, &base).await,
-        (Some("groups"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::Group, id, &query, &base).await,
+        (Some("users"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::User, id, &query, &base, ctx).await,
+        (Some("groups"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::Group, id, &query, &base, ctx).await,
         (Some(".search"), None, 1) => {
             only(&method, Method::POST)?;
-            search(payload, engine, p, None, &base).await
+            search(payload, engine, p, None, &base, ctx).await
         }
         (Some("bulk"), None, 1) => {
             only(&method, Method::POST)?;
             let limit = engine.registry().bulk_max_payload() as usize;
             let body = read_json(payload, limit).await?;
-            let out = engine.bulk(p, &body, &base).await?;
+            let out = engine.bulk(p, &body, &base, ctx).await?;
             Ok(scim_json(StatusCode::OK, &out))
         }
         (Some("me"), None, 1) => Err(ScimError::NotImplemented {
@@ -156,6 +164,7 @@ async fn authenticate(req: &HttpRequest, engine: &Engine) -> Result<Principal, S
 }
 
 /// `/Users` or `/Groups`: list (GET) or create (POST).
+#[allow(clippy::too_many_arguments)]
 async fn collection(
     req: &HttpRequest,
     payload: web::Payload,
@@ -164,12 +173,23 @@ async fn collection(
     kind: ResourceKind,
     query: &[(String, String)],
     base: &str,
+    ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
     match *req.method() {
-        Method::GET => list(engine, p, Some(kind), &ListParams::from_query(query), base).await,
+        Method::GET => {
+            list(
+                engine,
+                p,
+                Some(kind),
+                &ListParams::from_query(query),
+                base,
+                ctx,
+            )
+            .await
+        }
         Method::POST => {
             let body = read_json(payload, MAX_BODY).await?;
-            let out = engine.create(p, kind, &body).await?;
+            let out = engine.create(p, kind, &body, ctx).await?;
             let projection = projection(engine, kind, query);
             let mut resp = resource_response(
                 engine,
@@ -204,12 +224,13 @@ async fn one(
     id: &str,
     query: &[(String, String)],
     base: &str,
+    ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
     let if_match = precondition(req, header::IF_MATCH);
     let projection = projection(engine, kind, query);
     match *req.method() {
         Method::GET => {
-            let found = engine.get(p, kind, id, &projection).await?;
+            let found = engine.get(p, kind, id, &projection, ctx).await?;
             if let Some(v) = precondition(req, header::IF_NONE_MATCH) {
                 if v == found.version {
                     return Ok(HttpResponse::NotModified()
@@ -227,7 +248,7 @@ async fn one(
         }
         Method::PUT => {
             let body = read_json(payload, MAX_BODY).await?;
-            let out = engine.replace(p, kind, id, &body, if_match).await?;
+            let out = engine.replace(p, kind, id, &body, if_match, ctx).await?;
             Ok(resource_response(
                 engine,
                 StatusCode::OK,
@@ -243,7 +264,7 @@ async fn one(
             // change to a large group must not cost the whole list.
             let return_refs = kind == ResourceKind::User || asked;
             let out = engine
-                .patch(p, kind, id, &body, if_match, return_refs)
+                .patch(p, kind, id, &body, if_match, return_refs, ctx)
                 .await?;
             if kind == ResourceKind::Group && !asked {
                 return Ok(HttpResponse::NoContent()
@@ -259,7 +280,7 @@ async fn one(
             ))
         }
         Method::DELETE => {
-            engine.delete(p, kind, id, if_match).await?;
+            engine.delete(p, kind, id, if_match, ctx).await?;
             Ok(HttpResponse::NoContent().finish())
         }
         _ => Err(ScimError::Invalid {
@@ -278,10 +299,11 @@ async fn search(
     p: &Principal,
     kind: Option<ResourceKind>,
     base: &str,
+    ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(payload, MAX_BODY).await?;
     let params = ListParams::from_search(&body)?;
-    list(engine, p, kind, &params, base).await
+    list(engine, p, kind, &params, base, ctx).await
 }
 
 /// A list of one resource type, or of both (root `.search`: users first, then groups).
@@ -291,6 +313,7 @@ async fn list(
     kind: Option<ResourceKind>,
     params: &ListParams,
     base: &str,
+    ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
     let kinds = match kind {
         Some(k) => vec![k],
@@ -323,7 +346,7 @@ async fn list(
         });
         q.start_index = off + 1;
         q.count = remaining;
-        let (n, items) = engine.list(p, k, &q).await?;
+        let (n, items) = engine.list(p, k, &q, ctx).await?;
         total += n;
         remaining = remaining.saturating_sub(items.len() as u64);
         offset = Some(off.saturating_sub(n));
@@ -396,6 +419,14 @@ fn precondition(req: &HttpRequest, name: header::HeaderName) -> Option<i64> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_etag)
+}
+
+/// The request id tracing-actix-web gave this request (also in every log line of it).
+pub(crate) fn request_id(req: &HttpRequest) -> Option<String> {
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string())
 }
 
 fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod resources;
 pub mod seats;
 pub mod sql;
+pub mod synclog;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,3 +6,4 @@ mod helpers;
 mod replicas;
 mod scim;
 mod seats;
+mod synclog;

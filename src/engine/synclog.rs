@@ -1,0 +1,560 @@
+//! The sync log: what each SCIM request and admin action did, in words an admin reads like
+//! Entra's provisioning log: the action, a status, each modified property with its old and
+//! new value, the steps taken, seat changes, and for a failure a code, the reason and what to
+//! do. Changes are logged in their own transaction; failures in a small one after the
+//! rollback; reads through a batching writer so a lookup never waits for a write.
+
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use crate::scim::{ResourceKind, ScimError, ScimType};
+use crate::store::synclog::SyncRow;
+use crate::store::{Store, Tx};
+
+use super::seats::SeatChange;
+use super::{store_error, Engine};
+
+/// Who asked what, and when the request started.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub request_id: String,
+    /// `connection:NAME`, `admin:SUBJECT` or `cli`.
+    pub actor: String,
+    pub method: String,
+    pub path: String,
+    pub started: Instant,
+}
+
+impl Ctx {
+    pub fn new(
+        actor: impl Into<String>,
+        method: &str,
+        path: &str,
+        request_id: Option<String>,
+    ) -> Ctx {
+        Ctx {
+            request_id: request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            actor: actor.into(),
+            method: method.to_string(),
+            path: path.to_string(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The same request, for one part of it (a Bulk operation, an import row).
+    pub fn part(&self, method: &str, path: &str) -> Ctx {
+        Ctx {
+            method: method.to_string(),
+            path: path.to_string(),
+            started: Instant::now(),
+            ..self.clone()
+        }
+    }
+}
+
+/// One modified property.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub attribute: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// What an operation did so far; becomes the log entry.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub resource_type: Option<&'static str>,
+    pub resource_id: Option<String>,
+    pub user_name: Option<String>,
+    pub action: &'static str,
+    pub notes: Vec<String>,
+    pub changes: Vec<Change>,
+    pub seat_changes: Vec<SeatChange>,
+    pub steps: Vec<String>,
+}
+
+impl Draft {
+    pub fn new(kind: Option<ResourceKind>, action: &'static str, id: Option<&str>) -> Draft {
+        Draft {
+            resource_type: kind.map(ResourceKind::name),
+            resource_id: id.map(str::to_string),
+            action,
+            ..Draft::default()
+        }
+    }
+
+    pub fn step(&mut self, s: impl Into<String>) {
+        self.steps.push(s.into());
+    }
+}
+
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("password") || n.contains("secret") || n.contains("token")
+}
+
+/// A side of a diff as an object: a missing value is an empty one.
+fn as_object<'a>(
+    v: Option<&'a Value>,
+    none: &'a Map<String, Value>,
+) -> Option<&'a Map<String, Value>> {
+    match v {
+        Some(Value::Object(o)) => Some(o),
+        None => Some(none),
+        Some(_) => None,
+    }
+}
+
+/// The modified properties between two documents: top-level attributes and the
+/// sub-attributes of singular complex ones and of extensions; lists as a whole.
+pub fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<Change> {
+    let mut out = vec![];
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        if k == "schemas" {
+            continue;
+        }
+        let none = Map::new();
+        let objects = matches!(old.get(k), Some(Value::Object(_)))
+            || matches!(new.get(k), Some(Value::Object(_)));
+        let sides = if objects {
+            (as_object(old.get(k), &none), as_object(new.get(k), &none))
+        } else {
+            (None, None)
+        };
+        match sides {
+            (Some(a), Some(b)) => {
+                let mut subs: Vec<&String> = a.keys().chain(b.keys()).collect();
+                subs.sort();
+                subs.dedup();
+                for s in subs {
+                    if a.get(s) != b.get(s) {
+                        out.push(Change {
+                            attribute: format!("{k}.{s}"),
+                            old: a.get(s).cloned(),
+                            new: b.get(s).cloned(),
+                        });
+                    }
+                }
+            }
+            _ if old.get(k) != new.get(k) => out.push(Change {
+                attribute: k.clone(),
+                old: old.get(k).cloned(),
+                new: new.get(k).cloned(),
+            }),
+            _ => {}
+        }
+    }
+    for c in &mut out {
+        if secret_name(&c.attribute) {
+            c.old = c.old.as_ref().map(|_| Value::String("[redacted]".into()));
+            c.new = c.new.as_ref().map(|_| Value::String("[redacted]".into()));
+        }
+    }
+    out
+}
+
+/// A failure's code, and what the admin (or the identity provider's admin) should do.
+fn failure_advice(e: &ScimError) -> (&'static str, String) {
+    match e {
+        ScimError::Conflict { detail } if detail.contains("another account") => (
+            "email_in_use",
+            "The person has a user in another account. They must ask that account's admin to remove them, or contact support; the identity provider's next retry then succeeds.".into(),
+        ),
+        ScimError::Conflict { .. } => (
+            "uniqueness",
+            "A user with this userName already exists in this account: match on it in the identity provider instead of creating it again.".into(),
+        ),
+        ScimError::NoSeat { .. } => (
+            "no_seat",
+            "Add licenses to the product (or free a seat), then let the identity provider retry.".into(),
+        ),
+        ScimError::NotFound { .. } => (
+            "not_found",
+            "The resource no longer exists in Roster (deleted here or never created): let the identity provider create it again.".into(),
+        ),
+        ScimError::PreconditionFailed { .. } => (
+            "changed_meanwhile",
+            "Someone changed the resource meanwhile: read it again and retry.".into(),
+        ),
+        ScimError::BadRequest { scim_type, detail } => (
+            match scim_type {
+                ScimType::InvalidFilter => "invalid_filter",
+                ScimType::InvalidPath => "invalid_path",
+                ScimType::InvalidSyntax => "invalid_syntax",
+                ScimType::Mutability => "read_only",
+                ScimType::NoTarget => "no_target",
+                _ => "invalid_value",
+            },
+            format!("Fix the attribute mapping in the identity provider: {detail}"),
+        ),
+        ScimError::Unauthorized { .. } => (
+            "unauthorized",
+            "Give the identity provider a live token of this account (roster token create).".into(),
+        ),
+        ScimError::Internal { .. } => (
+            "internal",
+            "Retry; if it persists, contact support with the request id.".into(),
+        ),
+        ScimError::Invalid { .. }
+        | ScimError::Forbidden { .. }
+        | ScimError::MethodNotAllowed { .. }
+        | ScimError::PayloadTooLarge { .. }
+        | ScimError::TooManyRequests { .. }
+        | ScimError::NotImplemented { .. } => (
+            "rejected",
+            "Check the request the identity provider sent against Roster's /ServiceProviderConfig.".into(),
+        ),
+    }
+}
+
+fn change_json(c: &Change) -> Value {
+    json!({"attribute": c.attribute, "old": c.old, "new": c.new})
+}
+
+/// Builds the stored row.
+pub fn row(
+    ctx: &Ctx,
+    at: &str,
+    draft: &Draft,
+    http_status: u16,
+    error: Option<&ScimError>,
+) -> SyncRow {
+    let status = match error {
+        Some(_) => "failure",
+        None if draft.action == "update"
+            && draft.changes.is_empty()
+            && draft.seat_changes.is_empty() =>
+        {
+            "skipped"
+        }
+        None if !draft.notes.is_empty()
+            || draft.seat_changes.iter().any(|s| s.change == "waitlisted") =>
+        {
+            "warning"
+        }
+        None => "success",
+    };
+    let (error_code, advice) = match error {
+        Some(e) => {
+            let (c, a) = failure_advice(e);
+            (Some(c.to_string()), Some(a))
+        }
+        None => (None, None),
+    };
+    let notes: Vec<String> = draft
+        .notes
+        .iter()
+        .map(|n| {
+            if secret_name(n) && !n.starts_with("password dropped") {
+                "[redacted note]".into()
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    SyncRow {
+        id: format!(
+            "{}-{}",
+            at,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ),
+        at: at.to_string(),
+        actor: ctx.actor.clone(),
+        request_id: ctx.request_id.clone(),
+        method: ctx.method.clone(),
+        path: ctx.path.clone(),
+        resource_type: draft.resource_type.map(str::to_string),
+        resource_id: draft.resource_id.clone(),
+        user_name: draft.user_name.clone(),
+        action: draft.action.to_string(),
+        status: status.to_string(),
+        http_status: i64::from(http_status),
+        scim_type: error
+            .and_then(ScimError::scim_type)
+            .map(|t| t.as_str().to_string()),
+        detail: error.map(|e| e.public_detail().to_string()),
+        error_code,
+        recommended_action: advice,
+        notes: Value::from(notes).to_string(),
+        changes: Value::Array(draft.changes.iter().map(change_json).collect()).to_string(),
+        seat_changes: Value::Array(
+            draft
+                .seat_changes
+                .iter()
+                .map(|c| json!({"user_id": c.user_id, "product": c.product, "change": c.change}))
+                .collect(),
+        )
+        .to_string(),
+        steps: Value::from(draft.steps.clone()).to_string(),
+        latency_ms: i64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// A read's entry, written later in a batch.
+pub struct Queued {
+    pub account: i64,
+    pub row: SyncRow,
+}
+
+/// Starts the batching writer for reads' entries; returns its queue.
+pub fn start_reads_writer(store: Store) -> mpsc::Sender<Queued> {
+    let (tx, mut rx) = mpsc::channel::<Queued>(10_000);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 500 {
+                match rx.try_recv() {
+                    Ok(q) => batch.push(q),
+                    Err(_) => break,
+                }
+            }
+            let written = async {
+                let mut t = store.write().await?;
+                for q in &batch {
+                    t.insert_sync_log(q.account, &q.row).await?;
+                }
+                t.commit().await
+            }
+            .await;
+            if let Err(e) = written {
+                tracing::error!(error = %e, entries = batch.len(), "could not write read entries to the sync log");
+            }
+        }
+    });
+    tx
+}
+
+impl Engine {
+    /// Appends the entry (and its seat events) in the caller's transaction.
+    pub(crate) async fn log_in(
+        &self,
+        tx: &mut Tx,
+        account: i64,
+        ctx: &Ctx,
+        draft: &Draft,
+        http_status: u16,
+    ) -> Result<(), ScimError> {
+        let at = self.now();
+        let r = row(ctx, &at, draft, http_status, None);
+        tx.insert_sync_log(account, &r).await.map_err(store_error)?;
+        for c in &draft.seat_changes {
+            tx.insert_seat_event(account, &at, &c.product, &c.user_id, c.change)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Logs a failed request in a transaction of its own. Never fails the caller.
+    pub(crate) async fn log_failure(&self, account: i64, ctx: &Ctx, draft: &Draft, e: &ScimError) {
+        let r = row(ctx, &self.now(), draft, e.status(), Some(e));
+        let written = async {
+            let mut tx = self.store.write().await?;
+            tx.insert_sync_log(account, &r).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(err) = written {
+            tracing::error!(error = %err, "could not write a failure to the sync log");
+        }
+    }
+
+    /// Queues a read's entry; when the queue is full the entry is dropped and said so.
+    pub(crate) fn log_read(
+        &self,
+        account: i64,
+        ctx: &Ctx,
+        draft: &Draft,
+        http_status: u16,
+        e: Option<&ScimError>,
+    ) {
+        let r = row(ctx, &self.now(), draft, http_status, e);
+        if let Some(q) = &self.reads {
+            if q.try_send(Queued { account, row: r }).is_err() {
+                tracing::warn!("sync log read queue full: a read entry was dropped");
+            }
+        }
+    }
+
+    /// Deletes entries older than each account's `sync_log_retention_days`.
+    pub async fn prune_sync_log(&self) -> Result<u64, ScimError> {
+        let now = self.clock.now();
+        let mut total = 0;
+        let accounts = {
+            let mut tx = self.store.read().await.map_err(store_error)?;
+            tx.account_ids().await.map_err(store_error)?
+        };
+        for account in accounts {
+            let mut tx = self.store.write().await.map_err(store_error)?;
+            let settings = self.settings_in(&mut tx, account).await?;
+            let cutoff = now - chrono::Duration::days(i64::from(settings.sync_log_retention_days));
+            total += tx
+                .prune_sync_log(account, &crate::scim::query::timestamp(cutoff))
+                .await
+                .map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+        }
+        Ok(total)
+    }
+}
+
+/// A parsed sync log request from an admin.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub user: Option<String>,
+    pub connection: Option<String>,
+    pub outcome: Option<String>,
+    pub operation: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// A time bound: an RFC 3339 time or a date (`2026-11-28`, meaning its start).
+fn time_bound(field: &str, v: &str) -> Result<String, super::admin::AdminError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(crate::scim::query::timestamp(t.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(crate::scim::query::timestamp(t.and_utc()));
+        }
+    }
+    Err(super::admin::AdminError::Invalid {
+        code: "invalid_value",
+        message: format!("{field} must be a date (2026-11-28) or an RFC 3339 time"),
+        field: Some(field.to_string()),
+    })
+}
+
+/// An entry as the admin API shows it.
+pub fn entry_json(r: &SyncRow) -> Value {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    json!({
+        "id": r.id,
+        "at": r.at,
+        "actor": r.actor,
+        "request_id": r.request_id,
+        "method": r.method,
+        "path": r.path,
+        "resource_type": r.resource_type,
+        "resource_id": r.resource_id,
+        "user_name": r.user_name,
+        "action": r.action,
+        "status": r.status,
+        "outcome": {
+            "http_status": r.http_status,
+            "scim_type": r.scim_type,
+            "detail": r.detail,
+            "error_code": r.error_code,
+            "recommended_action": r.recommended_action,
+        },
+        "notes": parse(&r.notes),
+        "modified_properties": parse(&r.changes),
+        "seat_changes": parse(&r.seat_changes),
+        "steps": parse(&r.steps),
+        "latency_ms": r.latency_ms,
+    })
+}
+
+impl Engine {
+    /// The account's sync log, newest first, one page.
+    pub async fn sync_log(
+        &self,
+        ap: &crate::auth::jwt::AdminPrincipal,
+        f: &LogFilter,
+    ) -> Result<(Vec<SyncRow>, Option<String>), super::admin::AdminError> {
+        use super::admin::AdminError;
+        let limit = match f.limit.as_deref() {
+            None | Some("") => 100,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => {
+                    return Err(AdminError::Invalid {
+                        code: "invalid_value",
+                        message: "limit must be a whole number from 1 to 1000".into(),
+                        field: Some("limit".into()),
+                    })
+                }
+            },
+        };
+        let outcome = match f.outcome.as_deref() {
+            None | Some("") => None,
+            Some(o @ ("success" | "failure" | "skipped" | "warning")) => Some(o.to_string()),
+            Some(_) => {
+                return Err(AdminError::Invalid {
+                    code: "invalid_value",
+                    message: "outcome is success, failure, skipped or warning".into(),
+                    field: Some("outcome".into()),
+                })
+            }
+        };
+        let q = crate::store::synclog::SyncQuery {
+            since: f
+                .since
+                .as_deref()
+                .map(|v| time_bound("since", v))
+                .transpose()?,
+            until: f
+                .until
+                .as_deref()
+                .map(|v| time_bound("until", v))
+                .transpose()?,
+            user: f.user.clone().filter(|u| !u.is_empty()),
+            actor: f.connection.as_deref().filter(|c| !c.is_empty()).map(|c| {
+                if c.contains(':') {
+                    c.to_string()
+                } else {
+                    format!("connection:{c}")
+                }
+            }),
+            status: outcome,
+            action: f.operation.clone().filter(|o| !o.is_empty()),
+            before: f.cursor.clone().filter(|c| !c.is_empty()),
+            after: None,
+            limit: limit + 1,
+        };
+        let mut tx = self.store.read().await?;
+        let mut rows = tx.query_sync_log(ap.account_id, &q).await?;
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Entries newer than `after` (for following the log), oldest first.
+    pub async fn sync_log_after(
+        &self,
+        account_slug: &str,
+        after: Option<&str>,
+        user: Option<&str>,
+        since: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SyncRow>, super::admin::AdminError> {
+        use super::admin::AdminError;
+        let mut tx = self.store.read().await?;
+        let account = tx
+            .account_by_slug(account_slug)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no account '{account_slug}'")))?;
+        let q = crate::store::synclog::SyncQuery {
+            since: since.map(|v| time_bound("since", v)).transpose()?,
+            user: user.map(str::to_string),
+            after: after.map(str::to_string),
+            limit,
+            ..Default::default()
+        };
+        let mut rows = tx.query_sync_log(account.id, &q).await?;
+        rows.reverse();
+        Ok(rows)
+    }
+}
