@@ -381,6 +381,7 @@ impl Engine {
     }
 
     /// Applies a PatchOp. Member changes touch only the members named.
+    #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
         p: &Principal,
