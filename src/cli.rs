@@ -43,6 +43,34 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Import users from a CSV file (email, userName, givenName, familyName, products, groups, active).
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        #[arg(long)]
+        account: String,
+        /// Report what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the sync log, oldest of the selection first; --follow keeps printing new entries.
+    #[command(name = "sync-log")]
+    SyncLog {
+        #[arg(long)]
+        account: String,
+        /// Keep printing new entries as they come.
+        #[arg(long)]
+        follow: bool,
+        /// From this date (2026-11-28) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this user (id or userName).
+        #[arg(long)]
+        user: Option<String>,
+        /// How many entries to show first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Check a SCIM filter and print its canonical form (exit 1 with the error if invalid).
     Filter {
         /// The filter, e.g. 'userName eq "bjensen" and emails[type eq "work"]'.
@@ -255,6 +283,100 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
                 "{}",
                 engine.issue_admin_token(&account, role, ttl_hours).await?
             );
+        }
+        Command::Import {
+            file,
+            account,
+            dry_run,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {wide_bar} {pos}/{len} rows ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let ctx = crate::engine::synclog::Ctx::new(
+                "cli",
+                "CLI",
+                &format!("import {}", file.display()),
+                None,
+            );
+            let progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            let report = engine.import(&ap, &text, dry_run, &ctx, &progress).await?;
+            bar.finish_and_clear();
+            println!(
+                "{}{} rows: {} created, {} updated, {} unchanged, {} failed",
+                if dry_run {
+                    "dry run (nothing written): "
+                } else {
+                    ""
+                },
+                report.rows,
+                report.created,
+                report.updated,
+                report.unchanged,
+                report.failed
+            );
+            for r in report
+                .report
+                .iter()
+                .filter(|r| r.result == "failed")
+                .take(50)
+            {
+                println!(
+                    "  line {}: {}: {}",
+                    r.line,
+                    r.user_name,
+                    r.reason.as_deref().unwrap_or("failed")
+                );
+            }
+            if report.failed > 50 {
+                println!("  ... and {} more failed rows", report.failed - 50);
+            }
+        }
+        Command::SyncLog {
+            account,
+            follow,
+            since,
+            user,
+            limit,
+        } => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let first = engine
+                .sync_log_after(
+                    &account,
+                    None,
+                    user.as_deref(),
+                    since.as_deref(),
+                    limit.clamp(1, 10_000),
+                )
+                .await?;
+            let mut last = first.last().map(|r| r.id.clone());
+            for r in &first {
+                println!("{}", crate::engine::synclog::line(r));
+            }
+            if follow {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let rows = engine
+                        .sync_log_after(&account, last.as_deref(), user.as_deref(), None, 1000)
+                        .await?;
+                    for r in &rows {
+                        println!("{}", crate::engine::synclog::line(r));
+                    }
+                    if let Some(r) = rows.last() {
+                        last = Some(r.id.clone());
+                    }
+                }
+            }
         }
         Command::Filter { .. } | Command::Path { .. } => {}
     }

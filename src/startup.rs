@@ -54,6 +54,19 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?
             .port();
+        // Sync log retention: prune now, then hourly.
+        let pruner = engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match pruner.prune_sync_log().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "pruned the sync log"),
+                    Err(e) => tracing::error!(error = %e, "could not prune the sync log"),
+                }
+            }
+        });
         let data = web::Data::new(engine);
         let mut server = HttpServer::new(move || {
             App::new()

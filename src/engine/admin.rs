@@ -345,6 +345,21 @@ impl Engine {
         Ok((view, changes))
     }
 
+    /// The account's admin, for the command line (whoever runs it owns the database).
+    pub async fn cli_principal(&self, slug: &str) -> Result<AdminPrincipal, AdminError> {
+        let mut tx = self.store.read().await?;
+        let account = tx
+            .account_by_slug(slug)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no account '{slug}'")))?;
+        Ok(AdminPrincipal {
+            account_id: account.id,
+            account: account.slug,
+            subject: "cli".into(),
+            role: Role::Admin,
+        })
+    }
+
     /// `roster licenses set`: the same as the admin API, acting as the account's admin.
     pub async fn cli_set_licenses(
         &self,
@@ -991,5 +1006,113 @@ fn account_error(e: super::accounts::AccountError) -> AdminError {
             field: None,
         },
         AccountError::Store(s) => AdminError::from(s),
+    }
+}
+
+impl Engine {
+    /// Users of the account, filtered with the SCIM grammar, one page.
+    pub async fn admin_users(
+        &self,
+        ap: &AdminPrincipal,
+        filter: Option<&str>,
+        start_index: Option<&str>,
+        count: Option<&str>,
+    ) -> Result<Value, AdminError> {
+        let params = crate::scim::list::ListParams {
+            filter: filter.map(str::to_string),
+            start_index: start_index.map(str::to_string),
+            count: count.map(str::to_string),
+            ..Default::default()
+        };
+        let q = params
+            .compile(self.registry(), ResourceKind::User)
+            .map_err(|e| match e.scim_type() {
+                Some(ScimType::InvalidFilter) => AdminError::Invalid {
+                    code: "invalid_filter",
+                    message: e.public_detail().to_string(),
+                    field: Some("filter".into()),
+                },
+                _ => AdminError::from(e),
+            })?;
+        let p = as_scim(ap);
+        let ctx = Ctx::new(
+            format!("admin:{}", ap.subject),
+            "GET",
+            "/admin/v1/users",
+            None,
+        );
+        let (total, items) = self.list(&p, ResourceKind::User, &q, &ctx).await?;
+        Ok(json!({
+            "total": total,
+            "start_index": q.start_index,
+            "users": items.iter().map(user_view).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Adds (or updates) one user by hand: the same as one row of an import.
+    pub async fn admin_add_user(
+        &self,
+        ap: &AdminPrincipal,
+        body: &Value,
+        ctx: &Ctx,
+    ) -> Result<crate::engine::import::RowReport, AdminError> {
+        require_write(ap)?;
+        let Some(obj) = body.as_object() else {
+            return Err(AdminError::invalid(
+                "invalid_json",
+                "",
+                "send a JSON object",
+            ));
+        };
+        let mut csv = String::new();
+        let mut header = vec![];
+        let mut values = vec![];
+        for (k, v) in obj {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                _ => {
+                    return Err(AdminError::invalid(
+                        "invalid_value",
+                        k,
+                        format!("{k} has the wrong type"),
+                    ))
+                }
+            };
+            header.push(k.clone());
+            values.push(text);
+        }
+        let mut w = csv::Writer::from_writer(vec![]);
+        w.write_record(&header)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        w.write_record(&values)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        csv.push_str(&String::from_utf8_lossy(
+            &w.into_inner()
+                .map_err(|e| AdminError::Internal(e.to_string()))?,
+        ));
+        let report = self.import(ap, &csv, false, ctx, &|_, _| {}).await?;
+        report
+            .report
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::Internal("no row imported".into()))
+    }
+
+    pub async fn admin_delete_user(
+        &self,
+        ap: &AdminPrincipal,
+        id: &str,
+        ctx: &Ctx,
+    ) -> Result<Value, AdminError> {
+        require_write(ap)?;
+        let p = as_scim(ap);
+        let changes = self.delete(&p, ResourceKind::User, id, None, ctx).await?;
+        Ok(json!({"deleted": id, "seat_changes": changes_view(&changes)}))
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod import;
+pub mod reports;
 pub mod resources;
 pub mod seats;
 pub mod settings;

@@ -172,27 +172,36 @@ impl Engine {
             if held.iter().any(|s| s.product == product) {
                 continue;
             }
-            self.acquire(tx, account, set, user, &user_name, &product, now, changes)
-                .await?;
+            self.acquire(
+                tx,
+                account,
+                set,
+                (user, &user_name),
+                &product,
+                "rule",
+                now,
+                changes,
+            )
+            .await?;
         }
         Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn acquire(
+    pub(crate) async fn acquire(
         &self,
         tx: &mut Tx,
         account: i64,
         set: &RuleSet,
-        user: &str,
-        user_name: &str,
+        (user, user_name): (&str, &str),
         product: &str,
+        source: &'static str,
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
         let key = no_seat_key(user_name, product);
         if tx.take_seat(account, product).await.map_err(store_error)? {
-            tx.insert_seat(account, user, product, "assigned", "rule", now)
+            tx.insert_seat(account, user, product, "assigned", source, now)
                 .await
                 .map_err(store_error)?;
             tx.resolve_conflicts(account, "no_seat", &[key], now)
@@ -215,7 +224,7 @@ impl Engine {
         };
         match set.settings.seat_policy {
             SeatPolicy::Waitlist => {
-                tx.insert_seat(account, user, product, "waitlisted", "rule", now)
+                tx.insert_seat(account, user, product, "waitlisted", source, now)
                     .await
                     .map_err(store_error)?;
                 tx.record_conflict(account, &conflict, &uuid::Uuid::new_v4().to_string(), now)

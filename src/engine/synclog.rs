@@ -558,3 +558,59 @@ impl Engine {
         Ok(rows)
     }
 }
+
+/// One entry on one line, for the terminal.
+pub fn line(r: &SyncRow) -> String {
+    let props: Vec<Value> = serde_json::from_str(&r.changes).unwrap_or_default();
+    let shown: Vec<String> = props
+        .iter()
+        .take(4)
+        .map(|p| {
+            let v = |x: &Value| match x {
+                Value::Null => "-".to_string(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!(
+                "{}: {} -> {}",
+                p["attribute"].as_str().unwrap_or("?"),
+                v(&p["old"]),
+                v(&p["new"])
+            )
+        })
+        .collect();
+    let seats: Vec<Value> = serde_json::from_str(&r.seat_changes).unwrap_or_default();
+    let seats: Vec<String> = seats
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["product"].as_str().unwrap_or("?"),
+                s["change"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    let mut out = format!(
+        "{}  {:<22} {:<7} {:<9} {:<8} {} {}",
+        r.at,
+        r.actor,
+        r.http_status,
+        r.action,
+        r.status,
+        r.resource_type.as_deref().unwrap_or("-"),
+        r.user_name
+            .as_deref()
+            .or(r.resource_id.as_deref())
+            .unwrap_or("-"),
+    );
+    if !shown.is_empty() {
+        out.push_str(&format!("  [{}]", shown.join("; ")));
+    }
+    if !seats.is_empty() {
+        out.push_str(&format!("  seats: {}", seats.join(", ")));
+    }
+    if let Some(d) = &r.detail {
+        out.push_str(&format!("  error: {d}"));
+    }
+    out
+}

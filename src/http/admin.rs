@@ -28,6 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/rules/{id}", web::delete().to(delete_rule))
             .route("/conflicts", web::get().to(conflicts))
             .route("/sync-log", web::get().to(sync_log))
+            .route("/imports", web::post().to(import))
+            .route("/users", web::get().to(users))
+            .route("/users", web::post().to(add_user))
+            .route("/users/{id}", web::delete().to(delete_user))
+            .route("/reports/{name}", web::get().to(report))
             .route("/connections", web::get().to(connections))
             .route("/connections", web::post().to(create_connection))
             .route("/connections/{id}", web::delete().to(revoke_connection))
@@ -471,4 +476,172 @@ async fn sync_log(
         "entries": rows.iter().map(entry_json).collect::<Vec<_>>(),
         "next_cursor": next,
     }))
+}
+
+/// Largest CSV an import takes (about 500,000 rows).
+const MAX_IMPORT: usize = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    dry_run: Option<String>,
+}
+
+async fn import(
+    req: HttpRequest,
+    q: web::Query<ImportQuery>,
+    mut payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    use futures_util::StreamExt;
+    let r = async {
+        let ap = principal(&req, &engine).await?;
+        let dry_run = match q.dry_run.as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") | Some("") => true,
+            Some(_) => {
+                return Err(AdminError::Invalid {
+                    code: "invalid_value",
+                    message: "dry_run is true or false".into(),
+                    field: Some("dry_run".into()),
+                })
+            }
+        };
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| AdminError::Invalid {
+                code: "invalid_request",
+                message: format!("could not read the body: {e}"),
+                field: None,
+            })?;
+            if body.len() + chunk.len() > MAX_IMPORT {
+                return Err(AdminError::Invalid {
+                    code: "too_large",
+                    message: format!("the file is larger than {MAX_IMPORT} bytes: split it"),
+                    field: None,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = std::str::from_utf8(&body).map_err(|_| AdminError::Invalid {
+            code: "invalid_csv",
+            message: "the file is not UTF-8 text".into(),
+            field: None,
+        })?;
+        engine
+            .import(&ap, text, dry_run, &ctx(&req, &ap), &|_, _| {})
+            .await
+    }
+    .await;
+    match r {
+        Ok(report) => HttpResponse::Ok().json(report),
+        Err(e) => admin_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct UsersQuery {
+    filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    start_index: Option<String>,
+    count: Option<String>,
+}
+
+async fn users(
+    req: HttpRequest,
+    q: web::Query<UsersQuery>,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    reply(
+        async {
+            let ap = principal(&req, &engine).await?;
+            engine
+                .admin_users(
+                    &ap,
+                    q.filter.as_deref(),
+                    q.start_index.as_deref(),
+                    q.count.as_deref(),
+                )
+                .await
+        }
+        .await,
+    )
+}
+
+async fn add_user(
+    req: HttpRequest,
+    payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    let r = async {
+        let ap = principal(&req, &engine).await?;
+        let b = body(payload).await?;
+        engine.admin_add_user(&ap, &b, &ctx(&req, &ap)).await
+    }
+    .await;
+    match r {
+        Ok(row) if row.result == "failed" => admin_error(&AdminError::Invalid {
+            code: if row.conflicts.iter().any(|c| c == "email_in_use") {
+                "email_in_use"
+            } else {
+                "invalid_user"
+            },
+            message: row.reason.clone().unwrap_or_default(),
+            field: None,
+        }),
+        Ok(row) if row.result == "created" => HttpResponse::Created().json(row),
+        Ok(row) => HttpResponse::Ok().json(row),
+        Err(e) => admin_error(&e),
+    }
+}
+
+async fn delete_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    reply(
+        async {
+            let ap = principal(&req, &engine).await?;
+            engine.admin_delete_user(&ap, &path, &ctx(&req, &ap)).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+async fn report(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<ReportQuery>,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    let r = async {
+        let ap = principal(&req, &engine).await?;
+        engine.report(&ap, &path).await
+    }
+    .await;
+    let table = match r {
+        Ok(t) => t,
+        Err(e) => return admin_error(&e),
+    };
+    if wants_csv(&req, q.format.as_deref()) {
+        let rows = table
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        return csv_response(table.name, &table.columns, rows);
+    }
+    HttpResponse::Ok().json(table.to_json())
 }

@@ -610,3 +610,54 @@ impl Tx {
         }
     }
 }
+
+impl Tx {
+    /// Savepoints: one import row can fail and roll back alone.
+    pub async fn savepoint(&mut self) -> Result<()> {
+        self.execute(&Sql::new("SAVEPOINT row_sp")).await?;
+        Ok(())
+    }
+
+    pub async fn release_savepoint(&mut self) -> Result<()> {
+        self.execute(&Sql::new("RELEASE SAVEPOINT row_sp")).await?;
+        Ok(())
+    }
+
+    pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.execute(&Sql::new("ROLLBACK TO SAVEPOINT row_sp"))
+            .await?;
+        self.execute(&Sql::new("RELEASE SAVEPOINT row_sp")).await?;
+        Ok(())
+    }
+
+    pub async fn user_id_by_user_name(
+        &mut self,
+        account: i64,
+        user_name_lc: &str,
+    ) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT id FROM users WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND user_name_lc = ")
+            .bind_text(user_name_lc);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    pub async fn group_id_by_name(
+        &mut self,
+        account: i64,
+        name_lc: &str,
+    ) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT id FROM scim_groups WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND display_name_lc = ")
+            .bind_text(name_lc)
+            .push(" ORDER BY created, id LIMIT 1");
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+}

@@ -2,6 +2,7 @@
 //! over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod helpers;
 mod replicas;
 mod scim;

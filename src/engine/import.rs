@@ -1,0 +1,491 @@
+//! Bulk list import: a CSV of users (email, userName, givenName, familyName, products,
+//! groups, active) made true row by row. A failed row rolls back alone and never stops the
+//! others; a dry run does all the work in a transaction that is then rolled back, so its
+//! report is exactly what a real run would do. Re-running the same file changes nothing.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::auth::Principal;
+use crate::scim::patch::Applied;
+use crate::scim::{resource, ResourceKind, ScimError};
+use crate::store::Tx;
+
+use super::admin::AdminError;
+use super::seats::{Fail, RuleSet, SeatChange};
+use super::settings::valid_product;
+use super::synclog::{diff, Change, Ctx, Draft};
+use super::{store_error, Engine};
+
+pub const COLUMNS: [&str; 7] = [
+    "email",
+    "userName",
+    "givenName",
+    "familyName",
+    "products",
+    "groups",
+    "active",
+];
+
+/// Rows per transaction in a real run (each row in its own savepoint).
+const BATCH: usize = 250;
+
+/// One row of the file, as read.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    /// 1-based line of the file (the header is line 1).
+    pub line: usize,
+    pub email: String,
+    pub user_name: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub products: Vec<String>,
+    pub groups: Vec<String>,
+    pub active: bool,
+    /// Set when the row could not be read; it is then reported as failed.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowReport {
+    pub line: usize,
+    pub user_name: String,
+    /// created, updated, unchanged or failed
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub seats: Vec<Value>,
+    pub conflicts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub report: Vec<RowReport>,
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split([';', '|'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Reads the CSV. An unknown or missing column is an error for the whole file; a bad row is
+/// a failed row.
+pub fn parse(text: &str) -> Result<Vec<Row>, AdminError> {
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = rd.headers().map_err(|e| AdminError::Invalid {
+        code: "invalid_csv",
+        message: format!("cannot read the header row: {e}"),
+        field: None,
+    })?;
+    let mut index = [None; 7];
+    let mut unknown = vec![];
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim_start_matches('\u{feff}');
+        match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(h)) {
+            Some(c) => index[c] = Some(i),
+            None => unknown.push(h.to_string()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(AdminError::Invalid {
+            code: "unknown_columns",
+            message: format!(
+                "unknown column(s): {}; the columns are {}",
+                unknown.join(", "),
+                COLUMNS.join(", ")
+            ),
+            field: Some(unknown.join(",")),
+        });
+    }
+    if index[0].is_none() {
+        return Err(AdminError::Invalid {
+            code: "missing_column",
+            message: "the file needs an email column".into(),
+            field: Some("email".into()),
+        });
+    }
+    let mut rows = vec![];
+    for (n, record) in rd.records().enumerate() {
+        let line = n + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                rows.push(Row {
+                    line,
+                    problem: Some(format!("unreadable row: {e}")),
+                    ..Row::default()
+                });
+                continue;
+            }
+        };
+        let get = |c: usize| {
+            index[c]
+                .and_then(|i| record.get(i))
+                .unwrap_or("")
+                .to_string()
+        };
+        let email = get(0);
+        let mut row = Row {
+            line,
+            user_name: if get(1).is_empty() {
+                email.clone()
+            } else {
+                get(1)
+            },
+            email,
+            given_name: get(2),
+            family_name: get(3),
+            products: split_list(&get(4)),
+            groups: split_list(&get(5)),
+            active: true,
+            problem: None,
+        };
+        match get(6).to_ascii_lowercase().as_str() {
+            "" | "true" | "yes" | "1" | "active" => {}
+            "false" | "no" | "0" | "suspended" => row.active = false,
+            other => row.problem = Some(format!("active is '{other}': use true or false")),
+        }
+        if row.problem.is_none()
+            && (!row.email.contains('@') || row.email.contains(char::is_whitespace))
+        {
+            row.problem = Some(format!("'{}' is not an email address", row.email));
+        }
+        if let Some(p) = row.products.iter().find(|p| !valid_product(p)) {
+            row.problem = Some(format!("'{p}' is not a product name"));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn principal(ap: &AdminPrincipal) -> Principal {
+    Principal {
+        account_id: ap.account_id,
+        account: ap.account.clone(),
+        connection: format!("admin:{}", ap.subject),
+    }
+}
+
+/// The user document a row asks for, starting from the existing one.
+fn desired_doc(row: &Row, existing: Option<&Map<String, Value>>) -> Map<String, Value> {
+    let mut doc = existing.cloned().unwrap_or_default();
+    doc.insert("userName".into(), Value::String(row.user_name.clone()));
+    let mut name = match doc.get("name") {
+        Some(Value::Object(n)) => n.clone(),
+        _ => Map::new(),
+    };
+    if !row.given_name.is_empty() {
+        name.insert("givenName".into(), Value::String(row.given_name.clone()));
+    }
+    if !row.family_name.is_empty() {
+        name.insert("familyName".into(), Value::String(row.family_name.clone()));
+    }
+    if !name.is_empty() {
+        doc.insert("name".into(), Value::Object(name));
+    }
+    let mut emails = match doc.get("emails") {
+        Some(Value::Array(e)) => e.clone(),
+        _ => vec![],
+    };
+    let has = emails.iter().any(|e| {
+        e.get("value")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case(&row.email))
+    });
+    if !has {
+        let primary = emails
+            .iter()
+            .position(|e| e.get("primary") == Some(&Value::Bool(true)))
+            .or(if emails.is_empty() { None } else { Some(0) });
+        match primary.and_then(|i| emails.get_mut(i)) {
+            Some(Value::Object(e)) => {
+                e.insert("value".into(), Value::String(row.email.clone()));
+            }
+            _ => emails.push(json!({"value": row.email, "type": "work", "primary": true})),
+        }
+    }
+    doc.insert("emails".into(), Value::Array(emails));
+    doc.insert("active".into(), Value::Bool(row.active));
+    doc
+}
+
+impl Engine {
+    /// Imports a CSV. `progress` is called with the number of rows done.
+    pub async fn import(
+        &self,
+        ap: &AdminPrincipal,
+        text: &str,
+        dry_run: bool,
+        ctx: &Ctx,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<ImportReport, AdminError> {
+        if !dry_run && ap.role != crate::auth::jwt::Role::Admin {
+            return Err(AdminError::Forbidden(
+                "this is an auditor token: it can read everything and change nothing (a dry run is allowed)".into(),
+            ));
+        }
+        let rows = parse(text)?;
+        let total = rows.len();
+        let mut report = ImportReport {
+            dry_run,
+            rows: total,
+            ..ImportReport::default()
+        };
+        let p = principal(ap);
+        let batch = if dry_run { total.max(1) } else { BATCH };
+        let mut done = 0;
+        for chunk in rows.chunks(batch) {
+            let mut tx = self.store.write().await?;
+            let set = self.rule_set(&mut tx, p.account_id).await?;
+            for row in chunk {
+                let r = self.import_row(&mut tx, &p, &set, row, ctx).await?;
+                match r.result {
+                    "created" => report.created += 1,
+                    "updated" => report.updated += 1,
+                    "unchanged" => report.unchanged += 1,
+                    _ => report.failed += 1,
+                }
+                report.report.push(r);
+                done += 1;
+                progress(done, total);
+            }
+            if dry_run {
+                drop(tx);
+            } else {
+                tx.commit().await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// One row in its own savepoint. Only a database failure is an error; anything the row
+    /// itself got wrong is a failed row.
+    async fn import_row(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        set: &RuleSet,
+        row: &Row,
+        ctx: &Ctx,
+    ) -> Result<RowReport, AdminError> {
+        let mut out = RowReport {
+            line: row.line,
+            user_name: row.user_name.clone(),
+            result: "failed",
+            reason: row.problem.clone(),
+            user_id: None,
+            seats: vec![],
+            conflicts: vec![],
+        };
+        let ctx = ctx.part("IMPORT", &format!("line {}", row.line));
+        let mut draft = Draft::new(Some(ResourceKind::User), "import", None);
+        draft.user_name = Some(row.user_name.clone()).filter(|u| !u.is_empty());
+        if let Some(problem) = &row.problem {
+            let error = ScimError::invalid_value(problem.clone());
+            let entry =
+                super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error));
+            tx.insert_sync_log(p.account_id, &entry).await?;
+            return Ok(out);
+        }
+        tx.savepoint().await?;
+        match self.apply_row(tx, p, set, row, &ctx, &mut draft).await {
+            Ok((result, id, seats)) => {
+                tx.release_savepoint().await?;
+                out.result = result;
+                out.reason = None;
+                out.user_id = Some(id);
+                out.seats = seats;
+            }
+            Err(Fail { error, conflict }) => {
+                tx.rollback_to_savepoint().await?;
+                if let ScimError::Internal { detail } = &error {
+                    return Err(AdminError::Internal(detail.clone()));
+                }
+                out.reason = Some(error.public_detail().to_string());
+                if let Some(c) = conflict {
+                    out.conflicts.push(c.kind.to_string());
+                    tx.record_conflict(
+                        p.account_id,
+                        &c,
+                        &uuid::Uuid::new_v4().to_string(),
+                        &self.now(),
+                    )
+                    .await?;
+                }
+                let entry =
+                    super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error));
+                tx.insert_sync_log(p.account_id, &entry).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_row(
+        &self,
+        tx: &mut Tx,
+        p: &Principal,
+        set: &RuleSet,
+        row: &Row,
+        ctx: &Ctx,
+        draft: &mut Draft,
+    ) -> Result<(&'static str, String, Vec<Value>), Fail> {
+        let now = self.now();
+        let account = p.account_id;
+        let existing_id = match tx
+            .user_id_by_user_name(account, &row.user_name.to_lowercase())
+            .await
+            .map_err(store_error)?
+        {
+            Some(id) => Some(id),
+            None => tx
+                .user_by_email(account, &row.email.to_lowercase())
+                .await
+                .map_err(store_error)?,
+        };
+        let mut changed = false;
+        let mut seat_changes: Vec<SeatChange> = vec![];
+        let (id, created) = match existing_id {
+            Some(id) => {
+                let current = tx
+                    .get_resource(account, ResourceKind::User, &id)
+                    .await
+                    .map_err(store_error)?
+                    .ok_or_else(|| ScimError::internal("user vanished during import"))?;
+                let mut doc = desired_doc(row, Some(&current.doc));
+                resource::finish(self.registry(), ResourceKind::User, &mut doc)?;
+                if doc != current.doc {
+                    let out = self
+                        .write_patched(
+                            tx,
+                            p,
+                            ResourceKind::User,
+                            &current,
+                            Applied {
+                                doc,
+                                members: vec![],
+                            },
+                            vec![],
+                            false,
+                        )
+                        .await?;
+                    draft.changes = diff(&current.doc, &out.resource.doc);
+                    seat_changes.extend(out.seat_changes);
+                    changed = true;
+                }
+                (id, false)
+            }
+            None => {
+                let doc = desired_doc(row, None);
+                let id = self
+                    .create_user_in_tx(tx, p, &Value::Object(doc.clone()), &now)
+                    .await?;
+                draft.changes = diff(&Map::new(), &doc);
+                (id, true)
+            }
+        };
+        draft.resource_id = Some(id.clone());
+        // Groups by name, made when missing.
+        for name in &row.groups {
+            let gid = match tx
+                .group_id_by_name(account, &name.to_lowercase())
+                .await
+                .map_err(store_error)?
+            {
+                Some(g) => g,
+                None => {
+                    let gid = uuid::Uuid::new_v4().to_string();
+                    let mut gdoc = Map::new();
+                    gdoc.insert("displayName".into(), Value::String(name.clone()));
+                    resource::finish(self.registry(), ResourceKind::Group, &mut gdoc)?;
+                    tx.insert_resource(account, ResourceKind::Group, &gid, &gdoc, &now)
+                        .await
+                        .map_err(store_error)?;
+                    gid
+                }
+            };
+            let added = tx
+                .add_members(account, &gid, &[(id.clone(), ResourceKind::User)])
+                .await
+                .map_err(store_error)?;
+            if added > 0 {
+                changed = true;
+                draft.changes.push(Change {
+                    attribute: "groups".into(),
+                    old: None,
+                    new: Some(json!({"added": name})),
+                });
+            }
+        }
+        // Rules first, then the products the row names (held as manual seats).
+        self.reconcile(tx, account, set, &id, &now, &mut seat_changes)
+            .await?;
+        if row.active {
+            let held: Vec<String> = tx
+                .seats_of(account, std::slice::from_ref(&id))
+                .await
+                .map_err(store_error)?
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.product)
+                .collect();
+            for product in &row.products {
+                if !held.contains(product) {
+                    self.acquire(
+                        tx,
+                        account,
+                        set,
+                        (&id, &row.user_name),
+                        product,
+                        "manual",
+                        &now,
+                        &mut seat_changes,
+                    )
+                    .await?;
+                }
+            }
+        }
+        if !seat_changes.is_empty() {
+            changed = true;
+        }
+        let seats: Vec<Value> = tx
+            .seats_of(account, std::slice::from_ref(&id))
+            .await
+            .map_err(store_error)?
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| json!({"product": s.product, "state": s.state}))
+            .collect();
+        let result = if created {
+            "created"
+        } else if changed {
+            "updated"
+        } else {
+            "unchanged"
+        };
+        if result != "unchanged" {
+            draft.seat_changes = seat_changes;
+            draft.action = if created { "create" } else { "update" };
+            draft.step(format!("import: line {}, {result}", row.line));
+            self.log_in(tx, account, ctx, draft, if created { 201 } else { 200 })
+                .await?;
+        }
+        Ok((result, id, seats))
+    }
+}

@@ -1,0 +1,127 @@
+//! Reports for admins: seat utilization per product, users by status, conflicts, and sync
+//! activity per day. Tables of rows, so the same data serves JSON and CSV.
+
+use serde_json::{json, Value};
+
+use crate::auth::jwt::AdminPrincipal;
+
+use super::admin::AdminError;
+use super::Engine;
+
+/// A report: column names and rows of values.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    pub fn to_json(&self) -> Value {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                Value::Object(
+                    self.columns
+                        .iter()
+                        .zip(r)
+                        .map(|(c, v)| ((*c).to_string(), v.clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        json!({ "report": self.name, "rows": rows })
+    }
+}
+
+impl Engine {
+    pub async fn report(&self, ap: &AdminPrincipal, name: &str) -> Result<Table, AdminError> {
+        let now = self.clock.now();
+        let since30 = crate::scim::query::timestamp(now - chrono::Duration::days(30));
+        let mut tx = self.store.read().await?;
+        let account = ap.account_id;
+        Ok(match name {
+            "seats" => {
+                let freed = tx.freed_since(account, &since30).await?;
+                let mut rows = vec![];
+                for p in tx.list_pools(account).await? {
+                    let f = freed
+                        .iter()
+                        .find(|(prod, _)| *prod == p.product)
+                        .map_or(0, |(_, n)| *n);
+                    rows.push(vec![
+                        json!(p.product),
+                        json!(p.capacity),
+                        json!(p.assigned),
+                        json!(p.capacity - p.assigned),
+                        json!(p.waitlisted),
+                        json!(f),
+                    ]);
+                }
+                Table {
+                    name: "seats",
+                    columns: vec![
+                        "product",
+                        "capacity",
+                        "assigned",
+                        "free",
+                        "waitlisted",
+                        "freed_last_30_days",
+                    ],
+                    rows,
+                }
+            }
+            "users" => {
+                let (active, suspended, waitlisted) = tx.user_counts(account).await?;
+                Table {
+                    name: "users",
+                    columns: vec!["status", "users"],
+                    rows: vec![
+                        vec![json!("active"), json!(active)],
+                        vec![json!("suspended"), json!(suspended)],
+                        vec![json!("waitlisted_for_a_seat"), json!(waitlisted)],
+                        vec![json!("total"), json!(active + suspended)],
+                    ],
+                }
+            }
+            "conflicts" => Table {
+                name: "conflicts",
+                columns: vec!["kind", "status", "conflicts"],
+                rows: tx
+                    .conflict_counts(account)
+                    .await?
+                    .into_iter()
+                    .map(|(k, s, n)| vec![json!(k), json!(s), json!(n)])
+                    .collect(),
+            },
+            "sync" => {
+                let mut rows: Vec<Vec<Value>> = vec![];
+                for (day, status, n) in tx.sync_per_day(account, &since30).await? {
+                    let col = match status.as_str() {
+                        "success" => 1,
+                        "warning" => 2,
+                        "skipped" => 3,
+                        _ => 4,
+                    };
+                    if rows.last().and_then(|r| r.first()) != Some(&json!(day)) {
+                        rows.push(vec![json!(day), json!(0), json!(0), json!(0), json!(0)]);
+                    }
+                    if let Some(cell) = rows.last_mut().and_then(|r| r.get_mut(col)) {
+                        *cell = json!(n);
+                    }
+                }
+                Table {
+                    name: "sync",
+                    columns: vec!["day", "success", "warning", "skipped", "failure"],
+                    rows,
+                }
+            }
+            other => {
+                return Err(AdminError::NotFound(format!(
+                    "no report '{other}': the reports are seats, users, conflicts and sync"
+                )))
+            }
+        })
+    }
+}
