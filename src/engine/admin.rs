@@ -877,7 +877,7 @@ impl Engine {
                     "emails": [{"value": email, "type": "work", "primary": true}],
                     "active": true
                 });
-                self.create_user_in_tx(tx, p, &body, now).await?
+                self.create_user_in_tx(tx, p, &body, now, true).await?
             }
         };
         let held = tx

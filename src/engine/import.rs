@@ -3,6 +3,8 @@
 //! others; a dry run does all the work in a transaction that is then rolled back, so its
 //! report is exactly what a real run would do. Re-running the same file changes nothing.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -10,6 +12,7 @@ use crate::auth::jwt::AdminPrincipal;
 use crate::auth::Principal;
 use crate::scim::patch::Applied;
 use crate::scim::{resource, ResourceKind, ScimError};
+use crate::store::synclog::SyncRow;
 use crate::store::Tx;
 
 use super::admin::AdminError;
@@ -224,6 +227,36 @@ fn desired_doc(row: &Row, existing: Option<&Map<String, Value>>) -> Map<String, 
     doc
 }
 
+/// What one import keeps across rows: users and groups it already knows (ids by lower-cased
+/// key), and the log entries of the batch, written when the batch ends.
+#[derive(Default)]
+struct State {
+    users: HashMap<String, String>,
+    groups: HashMap<String, String>,
+    log: Vec<SyncRow>,
+    seat_events: Vec<(String, String, String, String)>,
+}
+
+impl State {
+    fn log(&mut self, row: SyncRow, seats: &[SeatChange]) {
+        for c in seats {
+            self.seat_events.push((
+                row.at.clone(),
+                c.product.clone(),
+                c.user_id.clone(),
+                c.change.to_string(),
+            ));
+        }
+        self.log.push(row);
+    }
+}
+
+/// What a successful row learned, kept only once its savepoint is released.
+struct Learned {
+    user_keys: Vec<String>,
+    groups: Vec<(String, String)>,
+}
+
 impl Engine {
     /// Imports a CSV. `progress` is called with the number of rows done.
     pub async fn import(
@@ -248,12 +281,25 @@ impl Engine {
         };
         let p = principal(ap);
         let batch = if dry_run { total.max(1) } else { BATCH };
+        let mut state = State::default();
         let mut done = 0;
         for chunk in rows.chunks(batch) {
             let mut tx = self.store.write().await?;
             let set = self.rule_set(&mut tx, p.account_id).await?;
+            let mut keys: Vec<String> = chunk
+                .iter()
+                .flat_map(|r| [r.user_name.to_lowercase(), r.email.to_lowercase()])
+                .filter(|k| !k.is_empty())
+                .collect();
+            keys.sort();
+            keys.dedup();
+            state
+                .users
+                .extend(tx.users_by_keys(p.account_id, &keys).await?);
             for row in chunk {
-                let r = self.import_row(&mut tx, &p, &set, row, ctx).await?;
+                let r = self
+                    .import_row(&mut tx, &p, &set, row, ctx, &mut state)
+                    .await?;
                 match r.result {
                     "created" => report.created += 1,
                     "updated" => report.updated += 1,
@@ -264,6 +310,11 @@ impl Engine {
                 done += 1;
                 progress(done, total);
             }
+            tx.insert_sync_logs(p.account_id, &state.log).await?;
+            tx.insert_seat_events(p.account_id, &state.seat_events)
+                .await?;
+            state.log.clear();
+            state.seat_events.clear();
             if dry_run {
                 drop(tx);
             } else {
@@ -282,6 +333,7 @@ impl Engine {
         set: &RuleSet,
         row: &Row,
         ctx: &Ctx,
+        state: &mut State,
     ) -> Result<RowReport, AdminError> {
         let mut out = RowReport {
             line: row.line,
@@ -297,15 +349,26 @@ impl Engine {
         draft.user_name = Some(row.user_name.clone()).filter(|u| !u.is_empty());
         if let Some(problem) = &row.problem {
             let error = ScimError::invalid_value(problem.clone());
-            let entry =
-                super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error));
-            tx.insert_sync_log(p.account_id, &entry).await?;
+            state.log(
+                super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error)),
+                &[],
+            );
             return Ok(out);
         }
         tx.savepoint().await?;
-        match self.apply_row(tx, p, set, row, &ctx, &mut draft).await {
-            Ok((result, id, seats)) => {
+        match self.apply_row(tx, p, set, row, &mut draft, state).await {
+            Ok((result, id, seats, learned)) => {
                 tx.release_savepoint().await?;
+                for k in learned.user_keys {
+                    state.users.insert(k, id.clone());
+                }
+                state.groups.extend(learned.groups);
+                if result != "unchanged" {
+                    let status = if result == "created" { 201 } else { 200 };
+                    let entry = super::synclog::row(&ctx, &self.now(), &draft, status, None);
+                    let seat_changes = draft.seat_changes.clone();
+                    state.log(entry, &seat_changes);
+                }
                 out.result = result;
                 out.reason = None;
                 out.user_id = Some(id);
@@ -327,9 +390,10 @@ impl Engine {
                     )
                     .await?;
                 }
-                let entry =
-                    super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error));
-                tx.insert_sync_log(p.account_id, &entry).await?;
+                state.log(
+                    super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error)),
+                    &[],
+                );
             }
         }
         Ok(out)
@@ -341,21 +405,21 @@ impl Engine {
         p: &Principal,
         set: &RuleSet,
         row: &Row,
-        ctx: &Ctx,
         draft: &mut Draft,
-    ) -> Result<(&'static str, String, Vec<Value>), Fail> {
+        state: &State,
+    ) -> Result<(&'static str, String, Vec<Value>, Learned), Fail> {
         let now = self.now();
         let account = p.account_id;
-        let existing_id = match tx
-            .user_id_by_user_name(account, &row.user_name.to_lowercase())
-            .await
-            .map_err(store_error)?
-        {
-            Some(id) => Some(id),
-            None => tx
-                .user_by_email(account, &row.email.to_lowercase())
-                .await
-                .map_err(store_error)?,
+        let user_key = row.user_name.to_lowercase();
+        let email_key = row.email.to_lowercase();
+        let existing_id = state
+            .users
+            .get(&user_key)
+            .or_else(|| state.users.get(&email_key))
+            .cloned();
+        let mut learned = Learned {
+            user_keys: vec![user_key, email_key],
+            groups: vec![],
         };
         let mut changed = false;
         let mut seat_changes: Vec<SeatChange> = vec![];
@@ -392,7 +456,7 @@ impl Engine {
             None => {
                 let doc = desired_doc(row, None);
                 let id = self
-                    .create_user_in_tx(tx, p, &Value::Object(doc.clone()), &now)
+                    .create_user_in_tx(tx, p, &Value::Object(doc.clone()), &now, set.open_conflicts)
                     .await?;
                 draft.changes = diff(&Map::new(), &doc);
                 (id, true)
@@ -401,20 +465,39 @@ impl Engine {
         draft.resource_id = Some(id.clone());
         // Groups by name, made when missing.
         for name in &row.groups {
-            let gid = match tx
-                .group_id_by_name(account, &name.to_lowercase())
-                .await
-                .map_err(store_error)?
-            {
+            let key = name.to_lowercase();
+            let known = state
+                .groups
+                .get(&key)
+                .or_else(|| {
+                    learned
+                        .groups
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, g)| g)
+                })
+                .cloned();
+            let gid = match known {
                 Some(g) => g,
                 None => {
-                    let gid = uuid::Uuid::new_v4().to_string();
-                    let mut gdoc = Map::new();
-                    gdoc.insert("displayName".into(), Value::String(name.clone()));
-                    resource::finish(self.registry(), ResourceKind::Group, &mut gdoc)?;
-                    tx.insert_resource(account, ResourceKind::Group, &gid, &gdoc, &now)
+                    let gid = match tx
+                        .group_id_by_name(account, &key)
                         .await
-                        .map_err(store_error)?;
+                        .map_err(store_error)?
+                    {
+                        Some(g) => g,
+                        None => {
+                            let gid = uuid::Uuid::new_v4().to_string();
+                            let mut gdoc = Map::new();
+                            gdoc.insert("displayName".into(), Value::String(name.clone()));
+                            resource::finish(self.registry(), ResourceKind::Group, &mut gdoc)?;
+                            tx.insert_resource(account, ResourceKind::Group, &gid, &gdoc, &now)
+                                .await
+                                .map_err(store_error)?;
+                            gid
+                        }
+                    };
+                    learned.groups.push((key, gid.clone()));
                     gid
                 }
             };
@@ -431,47 +514,66 @@ impl Engine {
                 });
             }
         }
-        // Rules first, then the products the row names (held as manual seats).
-        self.reconcile(tx, account, set, &id, &now, &mut seat_changes)
-            .await?;
-        if row.active {
-            let held: Vec<String> = tx
-                .seats_of(account, std::slice::from_ref(&id))
+        let seats: Vec<Value> = if created {
+            // Nothing held yet: the rules' products, then the row's own, no reads needed.
+            if row.active {
+                self.seat_new_user(
+                    tx,
+                    account,
+                    set,
+                    (&id, &row.user_name),
+                    &row.products,
+                    &now,
+                    &mut seat_changes,
+                )
+                .await?;
+            }
+            seat_changes
+                .iter()
+                .filter(|c| c.user_id == id)
+                .map(|c| json!({"product": c.product, "state": c.change}))
+                .collect()
+        } else {
+            self.reconcile(tx, account, set, &id, &now, &mut seat_changes)
+                .await?;
+            if row.active {
+                let held: Vec<String> = tx
+                    .seats_of(account, std::slice::from_ref(&id))
+                    .await
+                    .map_err(store_error)?
+                    .remove(&id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.product)
+                    .collect();
+                for product in &row.products {
+                    if !held.contains(product) {
+                        self.acquire(
+                            tx,
+                            account,
+                            set,
+                            (&id, &row.user_name),
+                            product,
+                            "manual",
+                            &now,
+                            &mut seat_changes,
+                        )
+                        .await?;
+                    }
+                }
+            }
+            tx.seats_of(account, std::slice::from_ref(&id))
                 .await
                 .map_err(store_error)?
                 .remove(&id)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|s| s.product)
-                .collect();
-            for product in &row.products {
-                if !held.contains(product) {
-                    self.acquire(
-                        tx,
-                        account,
-                        set,
-                        (&id, &row.user_name),
-                        product,
-                        "manual",
-                        &now,
-                        &mut seat_changes,
-                    )
-                    .await?;
-                }
-            }
-        }
+                .map(|s| json!({"product": s.product, "state": s.state}))
+                .collect()
+        };
         if !seat_changes.is_empty() {
             changed = true;
         }
-        let seats: Vec<Value> = tx
-            .seats_of(account, std::slice::from_ref(&id))
-            .await
-            .map_err(store_error)?
-            .remove(&id)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| json!({"product": s.product, "state": s.state}))
-            .collect();
         let result = if created {
             "created"
         } else if changed {
@@ -479,13 +581,9 @@ impl Engine {
         } else {
             "unchanged"
         };
-        if result != "unchanged" {
-            draft.seat_changes = seat_changes;
-            draft.action = if created { "create" } else { "update" };
-            draft.step(format!("import: line {}, {result}", row.line));
-            self.log_in(tx, account, ctx, draft, if created { 201 } else { 200 })
-                .await?;
-        }
-        Ok((result, id, seats))
+        draft.seat_changes = seat_changes;
+        draft.action = if created { "create" } else { "update" };
+        draft.step(format!("import: line {}, {result}", row.line));
+        Ok((result, id, seats, learned))
     }
 }

@@ -121,6 +121,7 @@ impl Engine {
         p: &Principal,
         body: &Value,
         now: &str,
+        resolve_conflicts: bool,
     ) -> Result<String, Fail> {
         let mut notes = vec![];
         let n = resource::normalise(self.registry(), ResourceKind::User, body, &mut notes)?;
@@ -128,8 +129,16 @@ impl Engine {
         tx.insert_resource(p.account_id, ResourceKind::User, &id, &n.doc, now)
             .await
             .map_err(store_error)?;
-        self.sync_identities(tx, p, ResourceKind::User, None, &n.doc, now)
-            .await?;
+        self.sync_identities(
+            tx,
+            p,
+            ResourceKind::User,
+            None,
+            &n.doc,
+            now,
+            resolve_conflicts,
+        )
+        .await?;
         Ok(id)
     }
 
@@ -146,7 +155,8 @@ impl Engine {
         tx.insert_resource(p.account_id, kind, &id, &n.doc, now)
             .await
             .map_err(store_error)?;
-        self.sync_identities(tx, p, kind, None, &n.doc, now).await?;
+        self.sync_identities(tx, p, kind, None, &n.doc, now, true)
+            .await?;
         let mut affected = vec![];
         if let Some(members) = &n.members {
             self.add_members(tx, p, &id, members).await?;
@@ -350,7 +360,7 @@ impl Engine {
             .await
             .map_err(store_error)?;
         written(kind, id, w)?;
-        self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now)
+        self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now, true)
             .await?;
         let mut affected = vec![];
         if let Some(members) = &n.members {
@@ -470,7 +480,7 @@ impl Engine {
                 .await
                 .map_err(store_error)?;
             written(kind, id, w)?;
-            self.sync_identities(tx, p, kind, Some(&current.doc), &applied.doc, &now)
+            self.sync_identities(tx, p, kind, Some(&current.doc), &applied.doc, &now, true)
                 .await?;
             changed = true;
         }
@@ -632,6 +642,7 @@ impl Engine {
     /// An email another account holds is a 409 that names neither that account nor its
     /// user, and an `email_in_use` conflict for this account's admins; one that is free
     /// again closes that conflict.
+    #[allow(clippy::too_many_arguments)]
     async fn sync_identities(
         &self,
         tx: &mut Tx,
@@ -640,6 +651,7 @@ impl Engine {
         old: Option<&serde_json::Map<String, Value>>,
         new: &serde_json::Map<String, Value>,
         now: &str,
+        resolve_conflicts: bool,
     ) -> Result<(), Fail> {
         if kind != ResourceKind::User {
             return Ok(());
@@ -669,9 +681,11 @@ impl Engine {
                 }),
             });
         }
-        tx.resolve_conflicts(p.account_id, "email_in_use", &new_keys, now)
-            .await
-            .map_err(store_error)?;
+        if resolve_conflicts {
+            tx.resolve_conflicts(p.account_id, "email_in_use", &new_keys, now)
+                .await
+                .map_err(store_error)?;
+        }
         if let Some(old) = old {
             let released: Vec<String> = resource::identity_keys(old)
                 .into_iter()

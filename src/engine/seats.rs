@@ -44,6 +44,8 @@ pub struct SeatChange {
 pub struct RuleSet {
     pub settings: Settings,
     rules: Vec<(RuleRow, Option<Expr>)>,
+    /// Whether the account has open conflicts at all: when not, nothing needs closing.
+    pub open_conflicts: bool,
 }
 
 pub const GUIDANCE_EMAIL_IN_USE: &str = "This person already has a user in another account, and a person can hold a user in only one account. Ask them to have the admin of their other account remove them (then the identity provider's next retry succeeds), or contact support to move their user to this account.";
@@ -78,7 +80,12 @@ impl Engine {
             };
             rules.push((rule, expr));
         }
-        Ok(RuleSet { settings, rules })
+        let open_conflicts = tx.has_open_conflicts(account).await.map_err(store_error)?;
+        Ok(RuleSet {
+            settings,
+            rules,
+            open_conflicts,
+        })
     }
 
     /// Whether any rule names this group (so its membership changes move seats).
@@ -187,6 +194,48 @@ impl Engine {
         Ok(())
     }
 
+    /// Seats for a user created in this transaction: nothing is held yet, so nothing is read.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn seat_new_user(
+        &self,
+        tx: &mut Tx,
+        account: i64,
+        set: &RuleSet,
+        (user, user_name): (&str, &str),
+        extra: &[String],
+        now: &str,
+        changes: &mut Vec<SeatChange>,
+    ) -> Result<(), Fail> {
+        let want = self.desired(tx, account, set, user).await?;
+        for product in &want {
+            self.acquire(
+                tx,
+                account,
+                set,
+                (user, user_name),
+                product,
+                "rule",
+                now,
+                changes,
+            )
+            .await?;
+        }
+        for product in extra.iter().filter(|p| !want.contains(*p)) {
+            self.acquire(
+                tx,
+                account,
+                set,
+                (user, user_name),
+                product,
+                "manual",
+                now,
+                changes,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn acquire(
         &self,
@@ -204,9 +253,11 @@ impl Engine {
             tx.insert_seat(account, user, product, "assigned", source, now)
                 .await
                 .map_err(store_error)?;
-            tx.resolve_conflicts(account, "no_seat", &[key], now)
-                .await
-                .map_err(store_error)?;
+            if set.open_conflicts {
+                tx.resolve_conflicts(account, "no_seat", &[key], now)
+                    .await
+                    .map_err(store_error)?;
+            }
             changes.push(SeatChange {
                 user_id: user.to_string(),
                 product: product.to_string(),

@@ -145,7 +145,9 @@ impl Tx {
                 .push(", ")
                 .bind_int(account)
                 .push(") ON CONFLICT (email_lc) DO NOTHING");
-            self.execute(&ins).await?;
+            if self.execute(&ins).await? == 1 {
+                continue;
+            }
             let mut owner = Sql::new("SELECT account_id FROM identities WHERE email_lc = ");
             owner.bind_text(key.clone());
             if let Some(row) = self.fetch_optional(&owner).await? {

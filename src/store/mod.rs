@@ -92,7 +92,9 @@ impl Store {
                 let synchronous = if opts.durable { "FULL" } else { "NORMAL" };
                 format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456; \
+                     PRAGMA temp_store = MEMORY;"
                 )
             }
             Backend::Postgres => format!(

@@ -238,11 +238,18 @@ impl Tx {
             .bind_text(source)
             .push(", ")
             .bind_text(now)
-            .push(", (SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM seats WHERE account_id = ")
-            .bind_int(account)
-            .push(" AND product = ")
-            .bind_text(product)
-            .push("))");
+            .push(", ");
+        // Only the waitlist needs an order; its index makes the MAX a single lookup.
+        if state == "waitlisted" {
+            sql.push("(SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM seats WHERE account_id = ")
+                .bind_int(account)
+                .push(" AND product = ")
+                .bind_text(product)
+                .push(" AND state = 'waitlisted')");
+        } else {
+            sql.push("0");
+        }
+        sql.push(")");
         self.execute(&sql).await?;
         Ok(())
     }
@@ -448,17 +455,17 @@ impl Tx {
         })
     }
 
-    /// A user of the account by email or userName (lower-cased).
+    /// A user of the account by userName or email (lower-cased). Two indexed lookups: an
+    /// `OR` of the two would scan the account's users.
     pub async fn user_by_email(&mut self, account: i64, email_lc: &str) -> Result<Option<String>> {
-        let mut sql = Sql::new("SELECT id FROM users WHERE account_id = ");
+        if let Some(id) = self.user_id_by_user_name(account, email_lc).await? {
+            return Ok(Some(id));
+        }
+        let mut sql = Sql::new("SELECT user_id FROM user_emails WHERE account_id = ");
         sql.bind_int(account)
-            .push(" AND (user_name_lc = ")
-            .bind_text(email_lc)
-            .push(" OR id IN (SELECT user_id FROM user_emails WHERE account_id = ")
-            .bind_int(account)
             .push(" AND value_lc = ")
             .bind_text(email_lc)
-            .push(")) ORDER BY created LIMIT 1");
+            .push(" ORDER BY user_id LIMIT 1");
         Ok(match self.fetch_optional(&sql).await? {
             Some(r) => Some(r.try_get(0)?),
             None => None,
@@ -532,6 +539,38 @@ impl Tx {
             .push(", 1, 'open')");
         self.execute(&ins).await?;
         Ok(())
+    }
+
+    pub async fn has_open_conflicts(&mut self, account: i64) -> Result<bool> {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM conflicts WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND status = 'open' LIMIT 1) AS c");
+        Ok(self.fetch_count(&sql).await? > 0)
+    }
+
+    /// Ids of the account's users with these userNames or emails (lower-cased), by key.
+    pub async fn users_by_keys(
+        &mut self,
+        account: i64,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(500) {
+            let mut a = Sql::new("SELECT user_name_lc, id FROM users WHERE account_id = ");
+            a.bind_int(account).push(" AND user_name_lc IN ");
+            in_list(&mut a, chunk);
+            let mut b = Sql::new("SELECT value_lc, user_id FROM user_emails WHERE account_id = ");
+            b.bind_int(account).push(" AND value_lc IN ");
+            in_list(&mut b, chunk);
+            b.push(" ORDER BY user_id DESC");
+            // userName matches win over email matches.
+            for sql in [b, a] {
+                for r in self.fetch_all(&sql).await? {
+                    out.insert(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Closes the open conflicts of a kind with these keys.

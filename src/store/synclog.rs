@@ -97,6 +97,84 @@ impl Tx {
         Ok(())
     }
 
+    /// Many entries in few statements (an import's batch).
+    pub async fn insert_sync_logs(&mut self, account: i64, rows: &[SyncRow]) -> Result<()> {
+        for chunk in rows.chunks(40) {
+            let mut sql = Sql::new(&format!(
+                "INSERT INTO sync_log (account_id, {COLUMNS}, user_name_lc) VALUES "
+            ));
+            for (n, r) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(").bind_int(account);
+                for v in [&r.id, &r.at, &r.actor, &r.request_id, &r.method, &r.path] {
+                    sql.push(", ").bind_text(v.clone());
+                }
+                for v in [&r.resource_type, &r.resource_id, &r.user_name] {
+                    sql.push(", ").bind(opt_text(v.as_deref()));
+                }
+                sql.push(", ")
+                    .bind_text(r.action.clone())
+                    .push(", ")
+                    .bind_text(r.status.clone())
+                    .push(", ")
+                    .bind_int(r.http_status);
+                for v in [
+                    &r.scim_type,
+                    &r.detail,
+                    &r.error_code,
+                    &r.recommended_action,
+                ] {
+                    sql.push(", ").bind(opt_text(v.as_deref()));
+                }
+                for v in [&r.notes, &r.changes, &r.seat_changes, &r.steps] {
+                    sql.push(", ").bind_text(v.clone());
+                }
+                sql.push(", ")
+                    .bind_int(r.latency_ms)
+                    .push(", ")
+                    .bind(opt_text(
+                        r.user_name.as_deref().map(str::to_lowercase).as_deref(),
+                    ))
+                    .push(")");
+            }
+            self.execute(&sql).await?;
+        }
+        Ok(())
+    }
+
+    /// Seat events `(at, product, user, change)` in few statements.
+    pub async fn insert_seat_events(
+        &mut self,
+        account: i64,
+        events: &[(String, String, String, String)],
+    ) -> Result<()> {
+        for chunk in events.chunks(200) {
+            let mut sql = Sql::new(
+                "INSERT INTO seat_events (account_id, at, product, user_id, change) VALUES ",
+            );
+            for (n, (at, product, user, change)) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(")
+                    .bind_int(account)
+                    .push(", ")
+                    .bind_text(at.clone())
+                    .push(", ")
+                    .bind_text(product.clone())
+                    .push(", ")
+                    .bind_text(user.clone())
+                    .push(", ")
+                    .bind_text(change.clone())
+                    .push(")");
+            }
+            self.execute(&sql).await?;
+        }
+        Ok(())
+    }
+
     pub async fn insert_seat_event(
         &mut self,
         account: i64,
