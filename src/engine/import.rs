@@ -227,17 +227,25 @@ fn desired_doc(row: &Row, existing: Option<&Map<String, Value>>) -> Map<String, 
     doc
 }
 
-/// What one import keeps across rows: users and groups it already knows (ids by lower-cased
-/// key), and the log entries of the batch, written when the batch ends.
+/// What one import keeps across batches: users and groups it already knows (ids by
+/// lower-cased key).
 #[derive(Default)]
-struct State {
+struct Known {
+    users: HashMap<String, String>,
+    groups: HashMap<String, String>,
+}
+
+/// What one batch learns and logs; merged into [`Known`] once the batch commits.
+#[derive(Default)]
+struct Batch {
     users: HashMap<String, String>,
     groups: HashMap<String, String>,
     log: Vec<SyncRow>,
     seat_events: Vec<(String, String, String, String)>,
+    report: Vec<RowReport>,
 }
 
-impl State {
+impl Batch {
     fn log(&mut self, row: SyncRow, seats: &[SeatChange]) {
         for c in seats {
             self.seat_events.push((
@@ -249,9 +257,23 @@ impl State {
         }
         self.log.push(row);
     }
+
+    fn user(&self, known: &Known, key: &str) -> Option<String> {
+        self.users
+            .get(key)
+            .or_else(|| known.users.get(key))
+            .cloned()
+    }
+
+    fn group(&self, known: &Known, key: &str) -> Option<String> {
+        self.groups
+            .get(key)
+            .or_else(|| known.groups.get(key))
+            .cloned()
+    }
 }
 
-/// What a successful row learned, kept only once its savepoint is released.
+/// What a successful row learned.
 struct Learned {
     user_keys: Vec<String>,
     groups: Vec<(String, String)>,
@@ -280,26 +302,25 @@ impl Engine {
             ..ImportReport::default()
         };
         let p = principal(ap);
-        let batch = if dry_run { total.max(1) } else { BATCH };
-        let mut state = State::default();
+        let size = if dry_run { total.max(1) } else { BATCH };
+        let mut known = Known::default();
         let mut done = 0;
-        for chunk in rows.chunks(batch) {
-            let mut tx = self.store.write().await?;
-            let set = self.rule_set(&mut tx, p.account_id).await?;
-            let mut keys: Vec<String> = chunk
-                .iter()
-                .flat_map(|r| [r.user_name.to_lowercase(), r.email.to_lowercase()])
-                .filter(|k| !k.is_empty())
-                .collect();
-            keys.sort();
-            keys.dedup();
-            state
-                .users
-                .extend(tx.users_by_keys(p.account_id, &keys).await?);
-            for row in chunk {
-                let r = self
-                    .import_row(&mut tx, &p, &set, row, ctx, &mut state)
-                    .await?;
+        for chunk in rows.chunks(size) {
+            // Fast: the whole batch without savepoints. A row that fails sends the batch back
+            // to be run again with a savepoint per row.
+            let batch = match self
+                .import_batch(&p, chunk, ctx, &known, dry_run, false)
+                .await?
+            {
+                Some(b) => b,
+                None => self
+                    .import_batch(&p, chunk, ctx, &known, dry_run, true)
+                    .await?
+                    .ok_or_else(|| AdminError::Internal("careful import batch gave up".into()))?,
+            };
+            known.users.extend(batch.users);
+            known.groups.extend(batch.groups);
+            for r in batch.report {
                 match r.result {
                     "created" => report.created += 1,
                     "updated" => report.updated += 1,
@@ -307,25 +328,57 @@ impl Engine {
                     _ => report.failed += 1,
                 }
                 report.report.push(r);
-                done += 1;
-                progress(done, total);
             }
-            tx.insert_sync_logs(p.account_id, &state.log).await?;
-            tx.insert_seat_events(p.account_id, &state.seat_events)
-                .await?;
-            state.log.clear();
-            state.seat_events.clear();
-            if dry_run {
-                drop(tx);
-            } else {
-                tx.commit().await?;
-            }
+            done += chunk.len();
+            progress(done, total);
         }
         Ok(report)
     }
 
-    /// One row in its own savepoint. Only a database failure is an error; anything the row
-    /// itself got wrong is a failed row.
+    /// One batch in one transaction. Not `careful`: `None` at the first failing row (the
+    /// transaction rolls back). `careful`: every row in its own savepoint.
+    async fn import_batch(
+        &self,
+        p: &Principal,
+        chunk: &[Row],
+        ctx: &Ctx,
+        known: &Known,
+        dry_run: bool,
+        careful: bool,
+    ) -> Result<Option<Batch>, AdminError> {
+        let mut tx = self.store.write().await?;
+        let set = self.rule_set(&mut tx, p.account_id).await?;
+        let mut keys: Vec<String> = chunk
+            .iter()
+            .flat_map(|r| [r.user_name.to_lowercase(), r.email.to_lowercase()])
+            .filter(|k| !k.is_empty() && !known.users.contains_key(k))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut batch = Batch {
+            users: tx.users_by_keys(p.account_id, &keys).await?,
+            ..Batch::default()
+        };
+        for row in chunk {
+            if !self
+                .import_row(&mut tx, p, &set, row, ctx, known, &mut batch, careful)
+                .await?
+            {
+                return Ok(None);
+            }
+        }
+        tx.insert_sync_logs(p.account_id, &batch.log).await?;
+        tx.insert_seat_events(p.account_id, &batch.seat_events)
+            .await?;
+        if !dry_run {
+            tx.commit().await?;
+        }
+        Ok(Some(batch))
+    }
+
+    /// One row. Only a database failure is an error; anything the row itself got wrong is
+    /// a failed row. Returns false when not careful and the row failed.
+    #[allow(clippy::too_many_arguments)]
     async fn import_row(
         &self,
         tx: &mut Tx,
@@ -333,8 +386,10 @@ impl Engine {
         set: &RuleSet,
         row: &Row,
         ctx: &Ctx,
-        state: &mut State,
-    ) -> Result<RowReport, AdminError> {
+        known: &Known,
+        batch: &mut Batch,
+        careful: bool,
+    ) -> Result<bool, AdminError> {
         let mut out = RowReport {
             line: row.line,
             user_name: row.user_name.clone(),
@@ -349,25 +404,33 @@ impl Engine {
         draft.user_name = Some(row.user_name.clone()).filter(|u| !u.is_empty());
         if let Some(problem) = &row.problem {
             let error = ScimError::invalid_value(problem.clone());
-            state.log(
+            batch.log(
                 super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error)),
                 &[],
             );
-            return Ok(out);
+            batch.report.push(out);
+            return Ok(true);
         }
-        tx.savepoint().await?;
-        match self.apply_row(tx, p, set, row, &mut draft, state).await {
+        if careful {
+            tx.savepoint().await?;
+        }
+        match self
+            .apply_row(tx, p, set, row, &mut draft, known, batch)
+            .await
+        {
             Ok((result, id, seats, learned)) => {
-                tx.release_savepoint().await?;
-                for k in learned.user_keys {
-                    state.users.insert(k, id.clone());
+                if careful {
+                    tx.release_savepoint().await?;
                 }
-                state.groups.extend(learned.groups);
+                for k in learned.user_keys {
+                    batch.users.insert(k, id.clone());
+                }
+                batch.groups.extend(learned.groups);
                 if result != "unchanged" {
                     let status = if result == "created" { 201 } else { 200 };
                     let entry = super::synclog::row(&ctx, &self.now(), &draft, status, None);
                     let seat_changes = draft.seat_changes.clone();
-                    state.log(entry, &seat_changes);
+                    batch.log(entry, &seat_changes);
                 }
                 out.result = result;
                 out.reason = None;
@@ -375,10 +438,13 @@ impl Engine {
                 out.seats = seats;
             }
             Err(Fail { error, conflict }) => {
-                tx.rollback_to_savepoint().await?;
                 if let ScimError::Internal { detail } = &error {
                     return Err(AdminError::Internal(detail.clone()));
                 }
+                if !careful {
+                    return Ok(false);
+                }
+                tx.rollback_to_savepoint().await?;
                 out.reason = Some(error.public_detail().to_string());
                 if let Some(c) = conflict {
                     out.conflicts.push(c.kind.to_string());
@@ -390,15 +456,17 @@ impl Engine {
                     )
                     .await?;
                 }
-                state.log(
+                batch.log(
                     super::synclog::row(&ctx, &self.now(), &draft, error.status(), Some(&error)),
                     &[],
                 );
             }
         }
-        Ok(out)
+        batch.report.push(out);
+        Ok(true)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn apply_row(
         &self,
         tx: &mut Tx,
@@ -406,17 +474,16 @@ impl Engine {
         set: &RuleSet,
         row: &Row,
         draft: &mut Draft,
-        state: &State,
+        known: &Known,
+        batch: &Batch,
     ) -> Result<(&'static str, String, Vec<Value>, Learned), Fail> {
         let now = self.now();
         let account = p.account_id;
         let user_key = row.user_name.to_lowercase();
         let email_key = row.email.to_lowercase();
-        let existing_id = state
-            .users
-            .get(&user_key)
-            .or_else(|| state.users.get(&email_key))
-            .cloned();
+        let existing_id = batch
+            .user(known, &user_key)
+            .or_else(|| batch.user(known, &email_key));
         let mut learned = Learned {
             user_keys: vec![user_key, email_key],
             groups: vec![],
@@ -466,18 +533,14 @@ impl Engine {
         // Groups by name, made when missing.
         for name in &row.groups {
             let key = name.to_lowercase();
-            let known = state
-                .groups
-                .get(&key)
-                .or_else(|| {
-                    learned
-                        .groups
-                        .iter()
-                        .find(|(k, _)| *k == key)
-                        .map(|(_, g)| g)
-                })
-                .cloned();
-            let gid = match known {
+            let seen = batch.group(known, &key).or_else(|| {
+                learned
+                    .groups
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, g)| g.clone())
+            });
+            let gid = match seen {
                 Some(g) => g,
                 None => {
                     let gid = match tx

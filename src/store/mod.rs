@@ -159,8 +159,18 @@ impl Tx {
         Ok(())
     }
 
+    /// The statement text for this backend: SQLite gets plain `?` placeholders, which it
+    /// binds by position without looking names up (a linear search per parameter). Safe
+    /// because placeholders are only ever appended, so `$1, $2, ...` are in text order.
+    fn text<'a>(&self, sql: &'a Sql) -> std::borrow::Cow<'a, str> {
+        match self.backend {
+            Backend::Postgres => std::borrow::Cow::Borrowed(sql.text.as_str()),
+            Backend::Sqlite => std::borrow::Cow::Owned(sql.positional()),
+        }
+    }
+
     async fn execute(&mut self, sql: &Sql) -> Result<u64> {
-        let r = sqlx::query_with(&sql.text, sql.arguments()?)
+        let r = sqlx::query_with(&self.text(sql), sql.arguments()?)
             .execute(&mut *self.inner)
             .await
             .map_err(StoreError::classify)?;
@@ -168,19 +178,19 @@ impl Tx {
     }
 
     async fn fetch_all(&mut self, sql: &Sql) -> Result<Vec<sqlx::any::AnyRow>> {
-        Ok(sqlx::query_with(&sql.text, sql.arguments()?)
+        Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_all(&mut *self.inner)
             .await?)
     }
 
     async fn fetch_optional(&mut self, sql: &Sql) -> Result<Option<sqlx::any::AnyRow>> {
-        Ok(sqlx::query_with(&sql.text, sql.arguments()?)
+        Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_optional(&mut *self.inner)
             .await?)
     }
 
     async fn fetch_count(&mut self, sql: &Sql) -> Result<i64> {
-        let row = sqlx::query_with(&sql.text, sql.arguments()?)
+        let row = sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_one(&mut *self.inner)
             .await?;
         Ok(row.try_get::<i64, _>(0)?)

@@ -120,7 +120,8 @@ impl Tx {
         }
         self.execute(&sql).await?;
         if kind == ResourceKind::User {
-            self.write_emails(account, id, doc).await?;
+            // A new user has no email rows to clear.
+            self.write_emails(account, id, doc, false).await?;
         }
         Ok(1)
     }
@@ -130,12 +131,15 @@ impl Tx {
         account: i64,
         user: &str,
         doc: &Map<String, Value>,
+        replace: bool,
     ) -> Result<()> {
-        let mut del = Sql::new("DELETE FROM user_emails WHERE account_id = ");
-        del.bind_int(account)
-            .push(" AND user_id = ")
-            .bind_text(user);
-        self.execute(&del).await?;
+        if replace {
+            let mut del = Sql::new("DELETE FROM user_emails WHERE account_id = ");
+            del.bind_int(account)
+                .push(" AND user_id = ")
+                .bind_text(user);
+            self.execute(&del).await?;
+        }
         let Some(Value::Array(emails)) = doc.get("emails") else {
             return Ok(());
         };
@@ -224,7 +228,7 @@ impl Tx {
             return self.why_not_written(account, kind, id).await;
         }
         if kind == ResourceKind::User {
-            self.write_emails(account, id, doc).await?;
+            self.write_emails(account, id, doc, true).await?;
         }
         self.version_of(account, kind, id).await
     }

@@ -49,6 +49,24 @@ impl Sql {
         self.bind(Arg::Int(i))
     }
 
+    /// The text with every `$N` placeholder written as `?`. Placeholders are numbered in
+    /// the order they appear, so position keeps the binding.
+    pub fn positional(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut chars = self.text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                    chars.next();
+                }
+                out.push('?');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     pub fn arguments(&self) -> Result<AnyArguments<'static>, sqlx::Error> {
         let mut a = AnyArguments::default();
         for arg in &self.args {
@@ -67,4 +85,24 @@ impl Sql {
 
 pub fn opt_text(s: Option<&str>) -> Arg {
     s.map_or(Arg::Null, |s| Arg::Text(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positional_keeps_json_paths_and_order() {
+        let mut sql = Sql::new("SELECT json_extract(doc, '$.\"a\"') FROM t WHERE x = ");
+        sql.bind_int(1)
+            .push(" AND y IN (")
+            .bind_int(2)
+            .push(", ")
+            .bind_int(3)
+            .push(")");
+        assert_eq!(
+            sql.positional(),
+            "SELECT json_extract(doc, '$.\"a\"') FROM t WHERE x = ? AND y IN (?, ?)"
+        );
+    }
 }
