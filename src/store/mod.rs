@@ -189,6 +189,14 @@ impl Tx {
             .await?)
     }
 
+    /// The first column of the first row, as text, if there is a row.
+    async fn fetch_text(&mut self, sql: &Sql) -> Result<Option<String>> {
+        match self.fetch_optional(sql).await? {
+            Some(r) => Ok(Some(r.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn fetch_count(&mut self, sql: &Sql) -> Result<i64> {
         let row = sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_one(&mut *self.inner)

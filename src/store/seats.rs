@@ -295,10 +295,7 @@ impl Tx {
             .push(" AND product = ")
             .bind_text(product)
             .push(" AND state = 'waitlisted' ORDER BY queue_seq, since, user_id LIMIT 1");
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        self.fetch_text(&sql).await
     }
 
     /// Moves a seat row from one user to another as a manual seat, keeping its state.
@@ -466,10 +463,7 @@ impl Tx {
             .push(" AND value_lc = ")
             .bind_text(email_lc)
             .push(" ORDER BY user_id LIMIT 1");
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        self.fetch_text(&sql).await
     }
 
     // ---- settings ----
@@ -477,10 +471,7 @@ impl Tx {
     pub async fn settings_doc(&mut self, account: i64) -> Result<Option<String>> {
         let mut sql = Sql::new("SELECT doc FROM account_settings WHERE account_id = ");
         sql.bind_int(account);
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        self.fetch_text(&sql).await
     }
 
     pub async fn put_settings_doc(&mut self, account: i64, doc: &str) -> Result<()> {
@@ -678,10 +669,7 @@ impl Tx {
         sql.bind_int(account)
             .push(" AND user_name_lc = ")
             .bind_text(user_name_lc);
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        self.fetch_text(&sql).await
     }
 
     pub async fn group_id_by_name(
@@ -694,9 +682,6 @@ impl Tx {
             .push(" AND display_name_lc = ")
             .bind_text(name_lc)
             .push(" ORDER BY created, id LIMIT 1");
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        self.fetch_text(&sql).await
     }
 }

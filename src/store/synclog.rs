@@ -53,48 +53,8 @@ const COLUMNS: &str = "id, at, actor, request_id, method, path, resource_type, r
 
 impl Tx {
     pub async fn insert_sync_log(&mut self, account: i64, r: &SyncRow) -> Result<()> {
-        let mut sql = Sql::new(&format!(
-            "INSERT INTO sync_log (account_id, {COLUMNS}, user_name_lc) VALUES ("
-        ));
-        sql.bind_int(account).push(", ");
-        for (i, v) in [&r.id, &r.at, &r.actor, &r.request_id, &r.method, &r.path]
-            .into_iter()
-            .enumerate()
-        {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind_text(v.clone());
-        }
-        for v in [&r.resource_type, &r.resource_id, &r.user_name] {
-            sql.push(", ").bind(opt_text(v.as_deref()));
-        }
-        sql.push(", ")
-            .bind_text(r.action.clone())
-            .push(", ")
-            .bind_text(r.status.clone())
-            .push(", ")
-            .bind_int(r.http_status);
-        for v in [
-            &r.scim_type,
-            &r.detail,
-            &r.error_code,
-            &r.recommended_action,
-        ] {
-            sql.push(", ").bind(opt_text(v.as_deref()));
-        }
-        for v in [&r.notes, &r.changes, &r.seat_changes, &r.steps] {
-            sql.push(", ").bind_text(v.clone());
-        }
-        sql.push(", ")
-            .bind_int(r.latency_ms)
-            .push(", ")
-            .bind(opt_text(
-                r.user_name.as_deref().map(str::to_lowercase).as_deref(),
-            ))
-            .push(")");
-        self.execute(&sql).await?;
-        Ok(())
+        self.insert_sync_logs(account, std::slice::from_ref(r))
+            .await
     }
 
     /// Many entries in few statements (an import's batch).
