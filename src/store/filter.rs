@@ -35,8 +35,9 @@ enum Scope {
     JsonElems(String),
     Emails(String),
     Members(String),
-    /// Membership row alias and joined group alias.
-    Groups(String, String),
+    /// Membership row alias (the group's name is read by a scalar subquery: a join would
+    /// let the planner scan the account's memberships).
+    Groups(String),
     Seats(String),
 }
 
@@ -131,13 +132,11 @@ impl FilterCompiler {
             }
             Set::Groups => {
                 let m = self.alias("m");
-                let g = self.alias("g");
                 (
                     Sql::new(&format!(
-                        "group_members {m} JOIN scim_groups {g} ON {g}.account_id = {m}.account_id AND {g}.id = {m}.group_id \
-                         WHERE {m}.account_id = r.account_id AND {m}.member_id = r.id"
+                        "group_members {m} WHERE {m}.account_id = r.account_id AND {m}.member_id = r.id"
                     )),
-                    Scope::Groups(m, g),
+                    Scope::Groups(m),
                 )
             }
         };
@@ -199,9 +198,11 @@ impl FilterCompiler {
                     )))
                 }
             },
-            (Field::Elem(Some(s)), Scope::Groups(m, g)) => match s.as_str() {
+            (Field::Elem(Some(s)), Scope::Groups(m)) => match s.as_str() {
                 "value" => text(format!("{m}.group_id")),
-                "display" => text(format!("{g}.display_name")),
+                "display" => text(format!(
+                    "(SELECT g.display_name FROM scim_groups g WHERE g.account_id = {m}.account_id AND g.id = {m}.group_id)"
+                )),
                 "type" => text("'direct'".into()),
                 other => {
                     return Err(ScimError::invalid_filter(format!(
