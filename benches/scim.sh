@@ -54,4 +54,6 @@ curl -fs -H "Authorization: Bearer $TOKEN" "$base/scim/v2/Users?filter=userName%
   | python3 -c 'import json,sys; [print(r["id"]) for r in json.load(sys.stdin)["Resources"]]' > "$dir/ids.txt"
 echo "== add one member to a group of $members members (PATCH, 204), 4 connections, ${secs}s"
 GROUP=$group IDS="$dir/ids.txt" wrk -t2 -c4 -d"${secs}s" --latency -s benches/wrk/member.lua "$base" | grep -E "Requests/sec|Latency|99%|Non-2xx"
-echo "== resident memory of the server: $(ps -o rss= -p $pid | awk '{printf "%.0f MB", $1/1024}')"
+# RssFile is the memory-mapped database (page cache the kernel can drop); RssAnon is the
+# server's own memory.
+echo "== resident memory of the server: $(awk '/^(VmRSS|RssAnon|RssFile)/ {printf "%s %.0f MB  ", $1, $2/1024}' /proc/$pid/status)"

@@ -93,8 +93,7 @@ impl Store {
                 format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456; \
-                     PRAGMA temp_store = MEMORY;"
+                     PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;"
                 )
             }
             Backend::Postgres => format!(
@@ -106,7 +105,16 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => opts.max_connections.max(2),
         };
-        let write = pool(writers, session.clone(), connect.clone()).await?;
+        // The one SQLite writer gets a large page cache (imports); readers a small one each,
+        // since the file is memory-mapped and shared by all of them anyway.
+        let (write_session, read_session) = match backend {
+            Backend::Sqlite => (
+                format!("{session} PRAGMA cache_size = -65536;"),
+                format!("{session} PRAGMA cache_size = -4096;"),
+            ),
+            Backend::Postgres => (session.clone(), session),
+        };
+        let write = pool(writers, write_session, connect.clone()).await?;
         let mut migrate_conn = write.acquire().await?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&mut *migrate_conn).await?,
@@ -114,7 +122,7 @@ impl Store {
         }
         drop(migrate_conn);
         let read = match backend {
-            Backend::Sqlite => pool(opts.max_connections.max(1), session, connect).await?,
+            Backend::Sqlite => pool(opts.max_connections.max(1), read_session, connect).await?,
             Backend::Postgres => write.clone(),
         };
         Ok(Store {
