@@ -73,10 +73,25 @@ pub struct Store {
     backend: Backend,
 }
 
-/// A transaction. Reads use one too, so a count and its page see the same data.
+/// A unit of work: a transaction for writes; for reads a pooled connection, each read
+/// statement seeing one snapshot (a list reads its page and its total in one statement).
 pub struct Tx {
-    inner: sqlx::Transaction<'static, sqlx::Any>,
+    inner: Conn,
     backend: Backend,
+}
+
+enum Conn {
+    Tx(sqlx::Transaction<'static, sqlx::Any>),
+    Plain(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl Conn {
+    fn get(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            Conn::Tx(t) => t,
+            Conn::Plain(c) => c,
+        }
+    }
 }
 
 impl Store {
@@ -138,14 +153,14 @@ impl Store {
 
     pub async fn read(&self) -> Result<Tx> {
         Ok(Tx {
-            inner: self.read.begin().await?,
+            inner: Conn::Plain(self.read.acquire().await?),
             backend: self.backend,
         })
     }
 
     pub async fn write(&self) -> Result<Tx> {
         Ok(Tx {
-            inner: self.write.begin().await?,
+            inner: Conn::Tx(self.write.begin().await?),
             backend: self.backend,
         })
     }
@@ -163,7 +178,9 @@ impl Store {
 
 impl Tx {
     pub async fn commit(self) -> Result<()> {
-        self.inner.commit().await?;
+        if let Conn::Tx(t) = self.inner {
+            t.commit().await?;
+        }
         Ok(())
     }
 
@@ -179,7 +196,7 @@ impl Tx {
 
     async fn execute(&mut self, sql: &Sql) -> Result<u64> {
         let r = sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .execute(&mut *self.inner)
+            .execute(self.inner.get())
             .await
             .map_err(StoreError::classify)?;
         Ok(r.rows_affected())
@@ -187,13 +204,13 @@ impl Tx {
 
     async fn fetch_all(&mut self, sql: &Sql) -> Result<Vec<sqlx::any::AnyRow>> {
         Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .fetch_all(&mut *self.inner)
+            .fetch_all(self.inner.get())
             .await?)
     }
 
     async fn fetch_optional(&mut self, sql: &Sql) -> Result<Option<sqlx::any::AnyRow>> {
         Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .fetch_optional(&mut *self.inner)
+            .fetch_optional(self.inner.get())
             .await?)
     }
 
@@ -207,7 +224,7 @@ impl Tx {
 
     async fn fetch_count(&mut self, sql: &Sql) -> Result<i64> {
         let row = sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .fetch_one(&mut *self.inner)
+            .fetch_one(self.inner.get())
             .await?;
         Ok(row.try_get::<i64, _>(0)?)
     }

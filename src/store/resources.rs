@@ -351,12 +351,12 @@ impl Tx {
         }
         let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} r", table(kind)));
         super::filter::append(&mut count, where_.clone());
-        let total = self.fetch_count(&count).await? as u64;
-        if q.count == 0 || total < q.start_index {
-            return Ok((total, vec![]));
+        if q.count == 0 {
+            return Ok((self.fetch_count(&count).await? as u64, vec![]));
         }
+        // The page and the total in one statement: one snapshot, one round trip.
         let mut page = Sql::new(&format!(
-            "SELECT r.id, r.version, r.created, r.last_modified, r.doc FROM {} r",
+            "SELECT r.id, r.version, r.created, r.last_modified, r.doc, COUNT(*) OVER () FROM {} r",
             table(kind)
         ));
         super::filter::append(&mut page, where_);
@@ -370,6 +370,11 @@ impl Tx {
             .push(" OFFSET ")
             .bind_int(q.start_index.saturating_sub(1) as i64);
         let rows = self.fetch_all(&page).await?;
+        let total = match rows.first() {
+            Some(r) => r.try_get::<i64, _>(5)? as u64,
+            // Past the last page (or nothing matched): the count alone says how many.
+            None => self.fetch_count(&count).await? as u64,
+        };
         let items = rows
             .iter()
             .map(|r| stored(kind, r))
