@@ -17,7 +17,7 @@ use crate::store::Tx;
 
 use crate::store::seats::NewConflict;
 
-use super::seats::{Fail, SeatChange};
+use super::seats::{Fail, RuleSet, SeatChange};
 use super::synclog::{diff, Change, Ctx, Draft};
 use super::{store_error, Engine};
 
@@ -92,7 +92,30 @@ impl Engine {
         let id = self
             .insert_normalised(&mut tx, p, kind, &n, &now, &mut seat_changes)
             .await?;
-        let resource = self.load(&mut tx, p, kind, &id, true).await?;
+        let resource = match kind {
+            // Just written: version 1, no groups, the seats just taken.
+            ResourceKind::User => Stored {
+                kind,
+                id: id.clone(),
+                version: 1,
+                created: now.clone(),
+                last_modified: now.clone(),
+                doc: n.doc.clone(),
+                refs: Some(vec![]),
+                seats: Some(
+                    seat_changes
+                        .iter()
+                        .filter(|c| c.user_id == id)
+                        .map(|c| SeatInfo {
+                            product: c.product.clone(),
+                            state: c.change.to_string(),
+                            since: now.clone(),
+                        })
+                        .collect(),
+                ),
+            },
+            ResourceKind::Group => self.load(&mut tx, p, kind, &id, true).await?,
+        };
         let member_changes = match &n.members {
             Some(m) if !m.is_empty() => vec![Change {
                 attribute: "members".into(),
@@ -151,19 +174,30 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<String, Fail> {
+        let set = self.rule_set(tx, p.account_id).await?;
         let id = uuid::Uuid::new_v4().to_string();
         tx.insert_resource(p.account_id, kind, &id, &n.doc, now)
             .await
             .map_err(store_error)?;
-        self.sync_identities(tx, p, kind, None, &n.doc, now, true)
+        self.sync_identities(tx, p, kind, None, &n.doc, now, set.open_conflicts)
             .await?;
-        let mut affected = vec![];
-        if let Some(members) = &n.members {
-            self.add_members(tx, p, &id, members).await?;
-            affected.extend(members.iter().cloned());
+        match kind {
+            ResourceKind::User => {
+                // A new user holds nothing yet: take what the rules give, reading nothing.
+                if n.doc.get("active").and_then(Value::as_bool).unwrap_or(true) {
+                    let name = display_name(kind, &n.doc).unwrap_or_default();
+                    self.seat_new_user(tx, p.account_id, &set, (&id, &name), &[], now, changes)
+                        .await?;
+                }
+            }
+            ResourceKind::Group => {
+                if let Some(members) = &n.members {
+                    self.add_members(tx, p, &id, members).await?;
+                    self.follow_rules(tx, p, &set, kind, &id, members.clone(), now, changes)
+                        .await?;
+                }
+            }
         }
-        self.follow_rules(tx, p, kind, &id, affected, now, changes)
-            .await?;
         Ok(id)
     }
 
@@ -174,26 +208,26 @@ impl Engine {
         &self,
         tx: &mut Tx,
         p: &Principal,
+        set: &RuleSet,
         kind: ResourceKind,
         id: &str,
         members: Vec<String>,
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        let set = self.rule_set(tx, p.account_id).await?;
         match kind {
             ResourceKind::User => {
-                self.reconcile(tx, p.account_id, &set, id, now, changes)
+                self.reconcile(tx, p.account_id, set, id, now, changes)
                     .await
             }
             ResourceKind::Group => {
-                if !Self::rules_name_group(&set, id) {
+                if !Self::rules_name_group(set, id) {
                     return Ok(());
                 }
                 let mut seen = std::collections::HashSet::new();
                 for user in members {
                     if seen.insert(user.clone()) {
-                        self.reconcile(tx, p.account_id, &set, &user, now, changes)
+                        self.reconcile(tx, p.account_id, set, &user, now, changes)
                             .await?;
                     }
                 }
@@ -375,8 +409,18 @@ impl Engine {
             affected.extend(members.iter().cloned());
         }
         let mut seat_changes = vec![];
-        self.follow_rules(&mut tx, p, kind, id, affected, &now, &mut seat_changes)
-            .await?;
+        let set = self.rule_set(&mut tx, p.account_id).await?;
+        self.follow_rules(
+            &mut tx,
+            p,
+            &set,
+            kind,
+            id,
+            affected,
+            &now,
+            &mut seat_changes,
+        )
+        .await?;
         let resource = self.load(&mut tx, p, kind, id, true).await?;
         let out = Outcome {
             resource,
@@ -550,7 +594,8 @@ impl Engine {
         }
         let mut seat_changes = vec![];
         if changed || members_changed > 0 {
-            self.follow_rules(tx, p, kind, id, affected, &now, &mut seat_changes)
+            let set = self.rule_set(tx, p.account_id).await?;
+            self.follow_rules(tx, p, &set, kind, id, affected, &now, &mut seat_changes)
                 .await?;
         }
         if members_changed > 0 && member_changes.is_empty() {

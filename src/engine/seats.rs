@@ -66,9 +66,17 @@ impl Engine {
     }
 
     pub(crate) async fn rule_set(&self, tx: &mut Tx, account: i64) -> Result<RuleSet, ScimError> {
-        let settings = self.settings_in(tx, account).await?;
+        // Settings, whether conflicts are open, whether rules exist: one statement.
+        let (doc, open_conflicts, rule_count) =
+            tx.rule_context(account).await.map_err(store_error)?;
+        let settings = Settings::from_stored(doc.as_deref());
         let mut rules = vec![];
-        for rule in tx.list_rules(account).await.map_err(store_error)? {
+        let listed = if rule_count > 0 {
+            tx.list_rules(account).await.map_err(store_error)?
+        } else {
+            vec![]
+        };
+        for rule in listed {
             let expr = match &rule.filter {
                 Some(f) => {
                     // Saved rules were validated; one that no longer compiles selects no one.
@@ -80,7 +88,6 @@ impl Engine {
             };
             rules.push((rule, expr));
         }
-        let open_conflicts = tx.has_open_conflicts(account).await.map_err(store_error)?;
         Ok(RuleSet {
             settings,
             rules,

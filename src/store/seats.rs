@@ -532,11 +532,26 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn has_open_conflicts(&mut self, account: i64) -> Result<bool> {
-        let mut sql = Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM conflicts WHERE account_id = ");
+    /// The account's settings document, whether it has open conflicts, and how many rules.
+    pub async fn rule_context(&mut self, account: i64) -> Result<(Option<String>, bool, i64)> {
+        let mut sql = Sql::new("SELECT (SELECT doc FROM account_settings WHERE account_id = ");
         sql.bind_int(account)
-            .push(" AND status = 'open' LIMIT 1) AS c");
-        Ok(self.fetch_count(&sql).await? > 0)
+            .push("), (SELECT COUNT(*) FROM (SELECT 1 FROM conflicts WHERE account_id = ")
+            .bind_int(account)
+            .push(
+                " AND status = 'open' LIMIT 1) c), (SELECT COUNT(*) FROM rules WHERE account_id = ",
+            )
+            .bind_int(account)
+            .push(")");
+        let row = self
+            .fetch_optional(&sql)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("no rule context row".into()))?;
+        Ok((
+            row.try_get(0)?,
+            row.try_get::<i64, _>(1)? > 0,
+            row.try_get(2)?,
+        ))
     }
 
     /// Ids of the account's users with these userNames or emails (lower-cased), by key.
