@@ -10,8 +10,11 @@ users=${1:-100000}
 secs=${2:-10}
 command -v wrk > /dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 2; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/roster/target}"
-cargo build --release --locked >&2
-bin="$CARGO_TARGET_DIR/release/roster"
+# ROSTER_BIN: benchmark another build (for a before/after), else the release build of this tree.
+if [ -n "${ROSTER_BIN:-}" ]; then bin=$ROSTER_BIN; else
+  cargo build --release --locked >&2
+  bin="$CARGO_TARGET_DIR/release/roster"
+fi
 dir=$(mktemp -d)
 db="sqlite://$dir/bench.db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -27,6 +30,9 @@ base="http://127.0.0.1:$port"
 for _ in $(seq 50); do curl -fs "$base/healthz" > /dev/null && break; sleep 0.1; done
 curl -fs -X PATCH -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
   -d '{"default_products":["meeting"]}' "$base/admin/v1/settings" > /dev/null
+
+echo "== admin reads (GET /admin/v1/products and /settings), 32 connections, ${secs}s"
+ADMIN=$admin wrk -t2 -c32 -d"${secs}s" --latency -s benches/wrk/admin.lua "$base" | grep -E "Requests/sec|Latency|99%|Non-2xx"
 
 echo "== user creates (POST /Users, default product seat, sync log), 32 connections, ${secs}s"
 wrk -t2 -c32 -d"${secs}s" --latency -s benches/wrk/create.lua "$base" | grep -E "Requests/sec|Latency|99%|Non-2xx"

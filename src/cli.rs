@@ -258,14 +258,15 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
             seats,
         }) => {
             let engine = crate::startup::engine(&database, None).await?;
-            let (pool, moved) = engine.cli_set_licenses(&account, &product, seats).await?;
+            let changed = engine.cli_set_licenses(&account, &product, seats).await?;
+            let pool = &changed.pool;
             eprintln!(
                 "{}: {} seats, {} assigned, {} waitlisted ({} seat changes)",
                 pool.product,
                 pool.capacity,
                 pool.assigned,
                 pool.waitlisted,
-                moved.len()
+                changed.seat_changes.len()
             );
         }
         Command::AdminToken(AdminTokenCommand::Create {

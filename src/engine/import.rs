@@ -13,13 +13,14 @@ use crate::auth::Principal;
 use crate::scim::patch::Applied;
 use crate::scim::{resource, ResourceKind, ScimError};
 use crate::store::synclog::SyncRow;
-use crate::store::Tx;
+use crate::store::WriteTx;
 
-use super::admin::AdminError;
-use super::seats::{Fail, RuleSet, SeatChange};
-use super::settings::valid_product;
+use super::error::Fail;
+use super::error::{EngineError, ErrorCode};
+use super::input::valid_product;
+use super::seats::{RuleSet, SeatChange};
 use super::synclog::{diff, Change, Ctx, Draft};
-use super::{store_error, Engine};
+use super::Engine;
 
 pub const COLUMNS: [&str; 7] = [
     "email",
@@ -85,13 +86,13 @@ fn split_list(s: &str) -> Vec<String> {
 
 /// Reads the CSV. An unknown or missing column is an error for the whole file; a bad row is
 /// a failed row.
-pub fn parse(text: &str) -> Result<Vec<Row>, AdminError> {
+pub fn parse(text: &str) -> Result<Vec<Row>, EngineError> {
     let mut rd = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers = rd.headers().map_err(|e| AdminError::Invalid {
-        code: "invalid_csv",
+    let headers = rd.headers().map_err(|e| EngineError::Refused {
+        code: ErrorCode::InvalidCsv,
         message: format!("cannot read the header row: {e}"),
         field: None,
     })?;
@@ -105,8 +106,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, AdminError> {
         }
     }
     if !unknown.is_empty() {
-        return Err(AdminError::Invalid {
-            code: "unknown_columns",
+        return Err(EngineError::Refused {
+            code: ErrorCode::UnknownColumns,
             message: format!(
                 "unknown column(s): {}; the columns are {}",
                 unknown.join(", "),
@@ -116,8 +117,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, AdminError> {
         });
     }
     if index[0].is_none() {
-        return Err(AdminError::Invalid {
-            code: "missing_column",
+        return Err(EngineError::Refused {
+            code: ErrorCode::MissingColumn,
             message: "the file needs an email column".into(),
             field: Some("email".into()),
         });
@@ -174,14 +175,6 @@ pub fn parse(text: &str) -> Result<Vec<Row>, AdminError> {
         rows.push(row);
     }
     Ok(rows)
-}
-
-fn principal(ap: &AdminPrincipal) -> Principal {
-    Principal {
-        account_id: ap.account_id,
-        account: ap.account.clone(),
-        connection: format!("admin:{}", ap.subject),
-    }
 }
 
 /// The user document a row asks for, starting from the existing one.
@@ -288,20 +281,32 @@ impl Engine {
         dry_run: bool,
         ctx: &Ctx,
         progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<ImportReport, AdminError> {
+    ) -> Result<ImportReport, EngineError> {
         if !dry_run && ap.role != crate::auth::jwt::Role::Admin {
-            return Err(AdminError::Forbidden(
-                "this is an auditor token: it can read everything and change nothing (a dry run is allowed)".into(),
+            return Err(EngineError::forbidden(
+                "this is an auditor token: it can read everything and change nothing (a dry run is allowed)",
             ));
         }
         let rows = parse(text)?;
+        self.import_rows(ap, rows, dry_run, ctx, progress).await
+    }
+
+    /// Imports rows already read (a file's, or one user added by hand).
+    pub(crate) async fn import_rows(
+        &self,
+        ap: &AdminPrincipal,
+        rows: Vec<Row>,
+        dry_run: bool,
+        ctx: &Ctx,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<ImportReport, EngineError> {
         let total = rows.len();
         let mut report = ImportReport {
             dry_run,
             rows: total,
             ..ImportReport::default()
         };
-        let p = principal(ap);
+        let p = super::authz::as_scim(ap);
         let size = if dry_run { total.max(1) } else { BATCH };
         let mut known = Known::default();
         let mut done = 0;
@@ -316,7 +321,7 @@ impl Engine {
                 None => self
                     .import_batch(&p, chunk, ctx, &known, dry_run, true)
                     .await?
-                    .ok_or_else(|| AdminError::Internal("careful import batch gave up".into()))?,
+                    .ok_or_else(|| EngineError::internal("careful import batch gave up"))?,
             };
             known.users.extend(batch.users);
             known.groups.extend(batch.groups);
@@ -345,7 +350,7 @@ impl Engine {
         known: &Known,
         dry_run: bool,
         careful: bool,
-    ) -> Result<Option<Batch>, AdminError> {
+    ) -> Result<Option<Batch>, EngineError> {
         let mut tx = self.store.write().await?;
         let set = self.rule_set(&mut tx, p.account_id).await?;
         let mut keys: Vec<String> = chunk
@@ -381,7 +386,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn import_row(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         set: &RuleSet,
         row: &Row,
@@ -389,7 +394,7 @@ impl Engine {
         known: &Known,
         batch: &mut Batch,
         careful: bool,
-    ) -> Result<bool, AdminError> {
+    ) -> Result<bool, EngineError> {
         let mut out = RowReport {
             line: row.line,
             user_name: row.user_name.clone(),
@@ -439,7 +444,7 @@ impl Engine {
             }
             Err(Fail { error, conflict }) => {
                 if let ScimError::Internal { detail } = &error {
-                    return Err(AdminError::Internal(detail.clone()));
+                    return Err(EngineError::Internal(detail.clone()));
                 }
                 if !careful {
                     return Ok(false);
@@ -469,7 +474,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn apply_row(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         set: &RuleSet,
         row: &Row,
@@ -494,8 +499,7 @@ impl Engine {
             Some(id) => {
                 let current = tx
                     .get_resource(account, ResourceKind::User, &id)
-                    .await
-                    .map_err(store_error)?
+                    .await?
                     .ok_or_else(|| ScimError::internal("user vanished during import"))?;
                 let mut doc = desired_doc(row, Some(&current.doc));
                 resource::finish(self.registry(), ResourceKind::User, &mut doc)?;
@@ -543,11 +547,7 @@ impl Engine {
             let gid = match seen {
                 Some(g) => g,
                 None => {
-                    let gid = match tx
-                        .group_id_by_name(account, &key)
-                        .await
-                        .map_err(store_error)?
-                    {
+                    let gid = match tx.group_id_by_name(account, &key).await? {
                         Some(g) => g,
                         None => {
                             let gid = uuid::Uuid::new_v4().to_string();
@@ -555,8 +555,7 @@ impl Engine {
                             gdoc.insert("displayName".into(), Value::String(name.clone()));
                             resource::finish(self.registry(), ResourceKind::Group, &mut gdoc)?;
                             tx.insert_resource(account, ResourceKind::Group, &gid, &gdoc, &now)
-                                .await
-                                .map_err(store_error)?;
+                                .await?;
                             gid
                         }
                     };
@@ -566,8 +565,7 @@ impl Engine {
             };
             let added = tx
                 .add_members(account, &gid, &[(id.clone(), ResourceKind::User)])
-                .await
-                .map_err(store_error)?;
+                .await?;
             if added > 0 {
                 changed = true;
                 draft.changes.push(Change {
@@ -602,8 +600,7 @@ impl Engine {
             if row.active {
                 let held: Vec<String> = tx
                     .seats_of(account, std::slice::from_ref(&id))
-                    .await
-                    .map_err(store_error)?
+                    .await?
                     .remove(&id)
                     .unwrap_or_default()
                     .into_iter()
@@ -626,8 +623,7 @@ impl Engine {
                 }
             }
             tx.seats_of(account, std::slice::from_ref(&id))
-                .await
-                .map_err(store_error)?
+                .await?
                 .remove(&id)
                 .unwrap_or_default()
                 .into_iter()

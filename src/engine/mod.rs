@@ -2,19 +2,29 @@
 //! each request in one transaction.
 
 pub mod accounts;
-pub mod admin;
+pub mod authz;
+pub mod conflicts;
+pub mod connections;
+pub mod error;
 pub mod import;
+pub mod input;
+pub mod pools;
 pub mod reports;
 pub mod resources;
+pub mod rules;
 pub mod seats;
 pub mod settings;
 pub mod synclog;
+pub mod transfer;
+pub mod users;
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::scim::{Registry, ScimError};
-use crate::store::{Store, StoreError};
+use crate::scim::Registry;
+use crate::store::Store;
+
+pub use error::{EngineError, ErrorCode, Fail};
 
 /// Everything the engine needs, shared by every request.
 #[derive(Clone)]
@@ -48,17 +58,5 @@ impl Engine {
 
     fn now(&self) -> String {
         crate::scim::query::timestamp(self.clock.now())
-    }
-}
-
-/// A store failure as the client sees it: a uniqueness conflict, or an internal error whose
-/// cause is logged, never shown.
-pub(crate) fn store_error(e: StoreError) -> ScimError {
-    match e {
-        StoreError::Unique(msg) if msg.contains("user_name") => {
-            ScimError::uniqueness("userName is already taken in this account")
-        }
-        StoreError::Unique(_) => ScimError::uniqueness("a resource with this value already exists"),
-        other => ScimError::internal(other.to_string()),
     }
 }

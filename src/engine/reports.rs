@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::auth::jwt::AdminPrincipal;
 
-use super::admin::AdminError;
+use super::error::EngineError;
 use super::Engine;
 
 /// A report: column names and rows of values.
@@ -36,7 +36,7 @@ impl Table {
 }
 
 impl Engine {
-    pub async fn report(&self, ap: &AdminPrincipal, name: &str) -> Result<Table, AdminError> {
+    pub async fn report(&self, ap: &AdminPrincipal, name: &str) -> Result<Table, EngineError> {
         let now = self.clock.now();
         let since30 = crate::scim::query::timestamp(now - chrono::Duration::days(30));
         let mut tx = self.store.read().await?;
@@ -118,7 +118,7 @@ impl Engine {
                 }
             }
             other => {
-                return Err(AdminError::NotFound(format!(
+                return Err(EngineError::not_found(format!(
                     "no report '{other}': the reports are seats, users, conflicts and sync"
                 )))
             }

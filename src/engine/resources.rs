@@ -13,13 +13,14 @@ use crate::scim::projection::Projection;
 use crate::scim::resource::{self, etag, SeatInfo, Stored};
 use crate::scim::{Notes, ResourceKind, ScimError};
 use crate::store::resources::{ListError, Written};
-use crate::store::Tx;
+use crate::store::{ReadConn, WriteTx};
 
-use crate::store::seats::NewConflict;
+use crate::store::conflicts::NewConflict;
 
-use super::seats::{Fail, RuleSet, SeatChange};
+use super::error::Fail;
+use super::seats::{RuleSet, SeatChange};
 use super::synclog::{diff, Change, Ctx, Draft};
-use super::{store_error, Engine};
+use super::Engine;
 
 /// What a write returns: the resource as stored now, what normalisation rewrote, and the
 /// seats it moved.
@@ -87,7 +88,7 @@ impl Engine {
         let n = n?;
         draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
-        let mut tx = self.store.write().await.map_err(store_error)?;
+        let mut tx = self.store.write().await?;
         let mut seat_changes = vec![];
         let id = self
             .insert_normalised(&mut tx, p, kind, &n, &now, &mut seat_changes)
@@ -132,7 +133,7 @@ impl Engine {
         };
         self.finish_draft(draft, kind, None, &out);
         self.log_in(&mut tx, p.account_id, ctx, draft, 201).await?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(out)
     }
 
@@ -140,7 +141,7 @@ impl Engine {
     /// caller reconciles once it has moved seats in); returns its id.
     pub(crate) async fn create_user_in_tx(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         body: &Value,
         now: &str,
@@ -150,8 +151,7 @@ impl Engine {
         let n = resource::normalise(self.registry(), ResourceKind::User, body, &mut notes)?;
         let id = uuid::Uuid::new_v4().to_string();
         tx.insert_resource(p.account_id, ResourceKind::User, &id, &n.doc, now)
-            .await
-            .map_err(store_error)?;
+            .await?;
         self.sync_identities(
             tx,
             p,
@@ -167,7 +167,7 @@ impl Engine {
 
     async fn insert_normalised(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         kind: ResourceKind,
         n: &resource::Normalised,
@@ -177,8 +177,7 @@ impl Engine {
         let set = self.rule_set(tx, p.account_id).await?;
         let id = uuid::Uuid::new_v4().to_string();
         tx.insert_resource(p.account_id, kind, &id, &n.doc, now)
-            .await
-            .map_err(store_error)?;
+            .await?;
         self.sync_identities(tx, p, kind, None, &n.doc, now, set.open_conflicts)
             .await?;
         match kind {
@@ -206,7 +205,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn follow_rules(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         set: &RuleSet,
         kind: ResourceKind,
@@ -238,7 +237,7 @@ impl Engine {
 
     async fn load(
         &self,
-        tx: &mut Tx,
+        tx: &mut ReadConn,
         p: &Principal,
         kind: ResourceKind,
         id: &str,
@@ -246,8 +245,7 @@ impl Engine {
     ) -> Result<Stored, ScimError> {
         let found = tx
             .get_resource(p.account_id, kind, id)
-            .await
-            .map_err(store_error)?
+            .await?
             .ok_or_else(|| not_found(kind, id))?;
         let mut items = [found];
         self.complete(tx, p, &mut items, with_refs).await?;
@@ -258,15 +256,13 @@ impl Engine {
     /// Loads what rows alone do not hold: members or groups when wanted, and users' seats.
     async fn complete(
         &self,
-        tx: &mut Tx,
+        tx: &mut ReadConn,
         p: &Principal,
         items: &mut [Stored],
         with_refs: bool,
     ) -> Result<(), ScimError> {
         if with_refs {
-            tx.load_refs(p.account_id, items)
-                .await
-                .map_err(store_error)?;
+            tx.load_refs(p.account_id, items).await?;
         }
         let users: Vec<String> = items
             .iter()
@@ -276,10 +272,7 @@ impl Engine {
         if users.is_empty() {
             return Ok(());
         }
-        let mut seats = tx
-            .seats_of(p.account_id, &users)
-            .await
-            .map_err(store_error)?;
+        let mut seats = tx.seats_of(p.account_id, &users).await?;
         for item in items.iter_mut().filter(|s| s.kind == ResourceKind::User) {
             item.seats = Some(
                 seats
@@ -306,7 +299,7 @@ impl Engine {
         ctx: &Ctx,
     ) -> Result<Stored, ScimError> {
         let r = async {
-            let mut tx = self.store.read().await.map_err(store_error)?;
+            let mut tx = self.store.read().await?;
             self.load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
                 .await
         }
@@ -341,13 +334,13 @@ impl Engine {
         kind: ResourceKind,
         q: &ListQuery,
     ) -> Result<(u64, Vec<Stored>), ScimError> {
-        let mut tx = self.store.read().await.map_err(store_error)?;
+        let mut tx = self.store.read().await?;
         let (total, mut items) =
             tx.list_resources(p.account_id, kind, q)
                 .await
                 .map_err(|e| match e {
                     ListError::Query(e) => e,
-                    ListError::Store(e) => store_error(e),
+                    ListError::Store(e) => ScimError::from(e),
                 })?;
         self.complete(&mut tx, p, &mut items, q.projection.wants(refs_key(kind)))
             .await?;
@@ -387,24 +380,18 @@ impl Engine {
         let n = n?;
         draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
-        let mut tx = self.store.write().await.map_err(store_error)?;
+        let mut tx = self.store.write().await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         let w = tx
             .update_resource(p.account_id, kind, id, &n.doc, &now, if_match)
-            .await
-            .map_err(store_error)?;
+            .await?;
         written(kind, id, w)?;
         self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now, true)
             .await?;
         let mut affected = vec![];
         if let Some(members) = &n.members {
-            affected = tx
-                .user_members(p.account_id, id)
-                .await
-                .map_err(store_error)?;
-            tx.clear_members(p.account_id, id)
-                .await
-                .map_err(store_error)?;
+            affected = tx.user_members(p.account_id, id).await?;
+            tx.clear_members(p.account_id, id).await?;
             self.add_members(&mut tx, p, id, members).await?;
             affected.extend(members.iter().cloned());
         }
@@ -430,7 +417,7 @@ impl Engine {
         };
         self.finish_draft(draft, kind, Some(&current.doc), &out);
         self.log_in(&mut tx, p.account_id, ctx, draft, 200).await?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(out)
     }
 
@@ -469,7 +456,7 @@ impl Engine {
         let ops = patch::parse_request(body, &mut notes);
         draft.notes = notes.clone();
         let ops = ops?;
-        let mut tx = self.store.write().await.map_err(store_error)?;
+        let mut tx = self.store.write().await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         draft.user_name = display_name(kind, &current.doc);
         if let Some(v) = if_match {
@@ -491,7 +478,7 @@ impl Engine {
         };
         self.log_in(&mut tx, p.account_id, ctx, draft, status)
             .await?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
@@ -500,7 +487,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn write_patched(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         kind: ResourceKind,
         current: &Stored,
@@ -521,8 +508,7 @@ impl Engine {
                     &now,
                     Some(current.version),
                 )
-                .await
-                .map_err(store_error)?;
+                .await?;
             written(kind, id, w)?;
             self.sync_identities(tx, p, kind, Some(&current.doc), &applied.doc, &now, true)
                 .await?;
@@ -547,10 +533,7 @@ impl Engine {
                 }
                 MemberOp::Remove(ids) => {
                     affected.extend(ids.iter().cloned());
-                    let n = tx
-                        .remove_members(p.account_id, id, ids)
-                        .await
-                        .map_err(store_error)?;
+                    let n = tx.remove_members(p.account_id, id, ids).await?;
                     if n > 0 {
                         member_changes.push(Change {
                             attribute: "members".into(),
@@ -561,26 +544,13 @@ impl Engine {
                     n
                 }
                 MemberOp::RemoveAll => {
-                    affected.extend(
-                        tx.user_members(p.account_id, id)
-                            .await
-                            .map_err(store_error)?,
-                    );
-                    tx.clear_members(p.account_id, id)
-                        .await
-                        .map_err(store_error)?
+                    affected.extend(tx.user_members(p.account_id, id).await?);
+                    tx.clear_members(p.account_id, id).await?
                 }
                 MemberOp::Replace(ids) => {
-                    affected.extend(
-                        tx.user_members(p.account_id, id)
-                            .await
-                            .map_err(store_error)?,
-                    );
+                    affected.extend(tx.user_members(p.account_id, id).await?);
                     affected.extend(ids.iter().cloned());
-                    let removed = tx
-                        .clear_members(p.account_id, id)
-                        .await
-                        .map_err(store_error)?;
+                    let removed = tx.clear_members(p.account_id, id).await?;
                     removed + self.add_members(tx, p, id, ids).await?
                 }
             };
@@ -588,8 +558,7 @@ impl Engine {
         if members_changed > 0 && !changed {
             let w = tx
                 .touch_resource(p.account_id, kind, id, &now, None)
-                .await
-                .map_err(store_error)?;
+                .await?;
             written(kind, id, w)?;
         }
         let mut seat_changes = vec![];
@@ -637,29 +606,21 @@ impl Engine {
         draft: &mut Draft,
     ) -> Result<Vec<SeatChange>, Fail> {
         let now = self.now();
-        let mut tx = self.store.write().await.map_err(store_error)?;
+        let mut tx = self.store.write().await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         draft.user_name = display_name(kind, &current.doc);
         let members = match kind {
-            ResourceKind::Group => tx
-                .user_members(p.account_id, id)
-                .await
-                .map_err(store_error)?,
+            ResourceKind::Group => tx.user_members(p.account_id, id).await?,
             ResourceKind::User => vec![],
         };
         let set = self.rule_set(&mut tx, p.account_id).await?;
-        let w = tx
-            .delete_resource(p.account_id, kind, id, if_match)
-            .await
-            .map_err(store_error)?;
+        let w = tx.delete_resource(p.account_id, kind, id, if_match).await?;
         written(kind, id, w)?;
         let mut changes = vec![];
         match kind {
             ResourceKind::User => {
                 let old = resource::identity_keys(&current.doc);
-                tx.release_identities(p.account_id, &old)
-                    .await
-                    .map_err(store_error)?;
+                tx.release_identities(p.account_id, &old).await?;
                 // The user is gone: every seat they held is freed and handed on.
                 self.reconcile(&mut tx, p.account_id, &set, id, &now, &mut changes)
                     .await?;
@@ -679,7 +640,7 @@ impl Engine {
         draft.step(format!("rules and seats: {}", seat_summary(&changes)));
         draft.step("write: deleted; the sync log keeps its history");
         self.log_in(&mut tx, p.account_id, ctx, draft, 204).await?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(changes)
     }
 
@@ -690,7 +651,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn sync_identities(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         kind: ResourceKind,
         old: Option<&serde_json::Map<String, Value>>,
@@ -702,17 +663,15 @@ impl Engine {
             return Ok(());
         }
         let new_keys = resource::identity_keys(new);
-        if let Some(taken) = tx
-            .claim_identities(p.account_id, &new_keys)
-            .await
-            .map_err(store_error)?
-        {
+        if let Some(taken) = tx.claim_identities(p.account_id, &new_keys).await? {
             return Err(Fail {
-                error: ScimError::uniqueness(format!(
-                    "the email address {taken} is already in use by another account. \
-                     The person must ask the admin of that account to remove them, \
-                     or contact support to move their user here"
-                )),
+                error: ScimError::EmailInUse {
+                    detail: format!(
+                        "the email address {taken} is already in use by another account. \
+                         The person must ask the admin of that account to remove them, \
+                         or contact support to move their user here"
+                    ),
+                },
                 conflict: Some(NewConflict {
                     kind: "email_in_use",
                     dedupe_key: taken.clone(),
@@ -728,17 +687,14 @@ impl Engine {
         }
         if resolve_conflicts {
             tx.resolve_conflicts(p.account_id, "email_in_use", &new_keys, now)
-                .await
-                .map_err(store_error)?;
+                .await?;
         }
         if let Some(old) = old {
             let released: Vec<String> = resource::identity_keys(old)
                 .into_iter()
                 .filter(|k| !new_keys.contains(k))
                 .collect();
-            tx.release_identities(p.account_id, &released)
-                .await
-                .map_err(store_error)?;
+            tx.release_identities(p.account_id, &released).await?;
         }
         Ok(())
     }
@@ -746,7 +702,7 @@ impl Engine {
     /// Adds members that exist in the account; an unknown id is refused.
     async fn add_members(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         p: &Principal,
         group: &str,
         ids: &[String],
@@ -754,10 +710,7 @@ impl Engine {
         if ids.is_empty() {
             return Ok(0);
         }
-        let kinds = tx
-            .resource_kinds(p.account_id, ids)
-            .await
-            .map_err(store_error)?;
+        let kinds = tx.resource_kinds(p.account_id, ids).await?;
         let mut members = Vec::with_capacity(ids.len());
         for id in ids {
             match kinds.get(id) {
@@ -774,7 +727,7 @@ impl Engine {
         }
         tx.add_members(p.account_id, group, &members)
             .await
-            .map_err(store_error)
+            .map_err(ScimError::from)
     }
 
     /// Runs a Bulk request: operations in order (an operation that refers to a later one's

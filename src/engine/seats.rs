@@ -8,31 +8,17 @@ use std::collections::BTreeSet;
 use crate::grammar;
 use crate::scim::query::{compile_filter, Expr};
 use crate::scim::{ResourceKind, ScimError};
+use crate::store::conflicts::NewConflict;
 use crate::store::resources::ListError;
-use crate::store::seats::{NewConflict, RuleRow};
-use crate::store::Tx;
+use crate::store::rules::RuleRow;
+use crate::store::{ReadConn, WriteTx};
 
+use super::error::Fail;
 use super::settings::{SeatPolicy, Settings};
-use super::{store_error, Engine};
-
-/// A failed request, and the conflict to record for the admin once it has rolled back.
-#[derive(Debug)]
-pub struct Fail {
-    pub error: ScimError,
-    pub conflict: Option<NewConflict>,
-}
-
-impl From<ScimError> for Fail {
-    fn from(error: ScimError) -> Self {
-        Fail {
-            error,
-            conflict: None,
-        }
-    }
-}
+use super::Engine;
 
 /// One seat change a request caused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SeatChange {
     pub user_id: String,
     pub product: String,
@@ -58,21 +44,24 @@ pub fn no_seat_key(user_name: &str, product: &str) -> String {
 impl Engine {
     pub(crate) async fn settings_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut ReadConn,
         account: i64,
     ) -> Result<Settings, ScimError> {
-        let doc = tx.settings_doc(account).await.map_err(store_error)?;
+        let doc = tx.settings_doc(account).await?;
         Ok(Settings::from_stored(doc.as_deref()))
     }
 
-    pub(crate) async fn rule_set(&self, tx: &mut Tx, account: i64) -> Result<RuleSet, ScimError> {
+    pub(crate) async fn rule_set(
+        &self,
+        tx: &mut ReadConn,
+        account: i64,
+    ) -> Result<RuleSet, ScimError> {
         // Settings, whether conflicts are open, whether rules exist: one statement.
-        let (doc, open_conflicts, rule_count) =
-            tx.rule_context(account).await.map_err(store_error)?;
+        let (doc, open_conflicts, rule_count) = tx.rule_context(account).await?;
         let settings = Settings::from_stored(doc.as_deref());
         let mut rules = vec![];
         let listed = if rule_count > 0 {
-            tx.list_rules(account).await.map_err(store_error)?
+            tx.list_rules(account).await?
         } else {
             vec![]
         };
@@ -105,7 +94,7 @@ impl Engine {
     /// The products a user should hold now.
     async fn desired(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         set: &RuleSet,
         user: &str,
@@ -114,10 +103,7 @@ impl Engine {
         if set.rules.is_empty() {
             return Ok(want);
         }
-        let groups = tx
-            .groups_of_user(account, user)
-            .await
-            .map_err(store_error)?;
+        let groups = tx.groups_of_user(account, user).await?;
         for (rule, expr) in &set.rules {
             if want.contains(&rule.product) {
                 continue;
@@ -129,7 +115,7 @@ impl Engine {
                         .await
                         .map_err(|e| match e {
                             ListError::Query(e) => e,
-                            ListError::Store(e) => store_error(e),
+                            ListError::Store(e) => ScimError::from(e),
                         })?
                 }
                 (None, None) => false,
@@ -145,22 +131,21 @@ impl Engine {
     /// none; transferred (manual) seats stay while the user is active.
     pub(crate) async fn reconcile(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         set: &RuleSet,
         user: &str,
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        let brief = tx.user_brief(account, user).await.map_err(store_error)?;
+        let brief = tx.user_brief(account, user).await?;
         let want = match &brief {
             Some((_, true)) => self.desired(tx, account, set, user).await?,
             _ => BTreeSet::new(),
         };
         let held = tx
             .seats_of(account, &[user.to_string()])
-            .await
-            .map_err(store_error)?
+            .await?
             .remove(user)
             .unwrap_or_default();
         let active = matches!(brief, Some((_, true)));
@@ -205,7 +190,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn seat_new_user(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         set: &RuleSet,
         (user, user_name): (&str, &str),
@@ -246,7 +231,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn acquire(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         set: &RuleSet,
         (user, user_name): (&str, &str),
@@ -256,14 +241,12 @@ impl Engine {
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
         let key = no_seat_key(user_name, product);
-        if tx.take_seat(account, product).await.map_err(store_error)? {
+        if tx.take_seat(account, product).await? {
             tx.insert_seat(account, user, product, "assigned", source, now)
-                .await
-                .map_err(store_error)?;
+                .await?;
             if set.open_conflicts {
                 tx.resolve_conflicts(account, "no_seat", &[key], now)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
             }
             changes.push(SeatChange {
                 user_id: user.to_string(),
@@ -283,11 +266,9 @@ impl Engine {
         match set.settings.seat_policy {
             SeatPolicy::Waitlist => {
                 tx.insert_seat(account, user, product, "waitlisted", source, now)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 tx.record_conflict(account, &conflict, &uuid::Uuid::new_v4().to_string(), now)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 changes.push(SeatChange {
                     user_id: user.to_string(),
                     product: product.to_string(),
@@ -313,7 +294,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn release(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         user: &str,
         product: &str,
@@ -321,9 +302,7 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        tx.delete_seat(account, user, product)
-            .await
-            .map_err(store_error)?;
+        tx.delete_seat(account, user, product).await?;
         changes.push(SeatChange {
             user_id: user.to_string(),
             product: product.to_string(),
@@ -334,15 +313,12 @@ impl Engine {
             },
         });
         if was_assigned {
-            tx.give_back_seat(account, product)
-                .await
-                .map_err(store_error)?;
+            tx.give_back_seat(account, product).await?;
             self.serve_waitlist(tx, account, product, now, changes)
                 .await?;
-        } else if let Some((name, _)) = tx.user_brief(account, user).await.map_err(store_error)? {
+        } else if let Some((name, _)) = tx.user_brief(account, user).await? {
             tx.resolve_conflicts(account, "no_seat", &[no_seat_key(&name, product)], now)
-                .await
-                .map_err(store_error)?;
+                .await?;
         }
         Ok(())
     }
@@ -350,27 +326,20 @@ impl Engine {
     /// Gives free seats of a product to the waitlist, first come first served.
     pub(crate) async fn serve_waitlist(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         product: &str,
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), ScimError> {
-        while let Some(next) = tx
-            .first_waitlisted(account, product)
-            .await
-            .map_err(store_error)?
-        {
-            if !tx.take_seat(account, product).await.map_err(store_error)? {
+        while let Some(next) = tx.first_waitlisted(account, product).await? {
+            if !tx.take_seat(account, product).await? {
                 break;
             }
-            tx.mark_assigned(account, &next, product, now)
-                .await
-                .map_err(store_error)?;
-            if let Some((name, _)) = tx.user_brief(account, &next).await.map_err(store_error)? {
+            tx.mark_assigned(account, &next, product, now).await?;
+            if let Some((name, _)) = tx.user_brief(account, &next).await? {
                 tx.resolve_conflicts(account, "no_seat", &[no_seat_key(&name, product)], now)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
             }
             changes.push(SeatChange {
                 user_id: next,
@@ -384,19 +353,19 @@ impl Engine {
     /// Re-evaluates every user of the account (after a rule or settings change).
     pub(crate) async fn reconcile_all(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
         let set = self.rule_set(tx, account).await?;
-        let users = tx.all_user_ids(account).await.map_err(store_error)?;
+        let users = tx.all_user_ids(account).await?;
         // Free first, then take: a user losing a seat makes room before another asks.
         for user in &users {
             self.reconcile(tx, account, &set, user, now, changes)
                 .await?;
         }
-        for product in tx.waitlisted_products(account).await.map_err(store_error)? {
+        for product in tx.waitlisted_products(account).await? {
             self.serve_waitlist(tx, account, &product, now, changes)
                 .await?;
         }

@@ -1,7 +1,18 @@
-//! Account-wide settings: typed, validated field by field, stored as one document.
+//! Account-wide settings: typed, validated field by field, stored as one document. A change
+//! of the default products re-evaluates every user's seats in the same transaction.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::auth::jwt::AdminPrincipal;
+
+use super::authz::require_write;
+use super::error::{EngineError, ErrorCode};
+use super::input::valid_product;
+use super::resources::seat_summary;
+use super::seats::SeatChange;
+use super::synclog::{diff, Ctx, Draft};
+use super::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,14 +63,6 @@ fn field_error(field: &str, message: impl Into<String>) -> FieldError {
         field: field.to_string(),
         message: message.into(),
     }
-}
-
-/// Product names: lower-case letters, digits, `-` and `_`, up to 63 characters.
-pub fn valid_product(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.len() <= 63
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 impl Settings {
@@ -135,6 +138,61 @@ impl Settings {
     pub fn from_stored(doc: Option<&str>) -> Settings {
         doc.and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or_default()
+    }
+}
+
+/// Settings after a change, and the seats the change moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsChanged {
+    #[serde(flatten)]
+    pub settings: Settings,
+    pub seat_changes: Vec<SeatChange>,
+}
+
+impl Engine {
+    pub async fn settings(&self, ap: &AdminPrincipal) -> Result<Settings, EngineError> {
+        let mut conn = self.store.read().await?;
+        Ok(self.settings_in(&mut conn, ap.account_id).await?)
+    }
+
+    pub async fn patch_settings(
+        &self,
+        ap: &AdminPrincipal,
+        patch: &Value,
+        ctx: &Ctx,
+    ) -> Result<SettingsChanged, EngineError> {
+        require_write(ap)?;
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let current = self.settings_in(&mut tx, ap.account_id).await?;
+        let next = current.patched(patch).map_err(|e| {
+            EngineError::invalid(
+                ErrorCode::InvalidSetting,
+                &e.field,
+                format!("{}: {}", e.field, e.message),
+            )
+        })?;
+        tx.put_settings_doc(ap.account_id, &next.to_json().to_string())
+            .await?;
+        let mut changes = vec![];
+        if next.default_products != current.default_products {
+            self.reconcile_all(&mut tx, ap.account_id, &now, &mut changes)
+                .await?;
+        }
+        let mut draft = Draft::new(None, "settings", None);
+        draft.resource_type = Some("Settings");
+        if let (Value::Object(a), Value::Object(b)) = (current.to_json(), next.to_json()) {
+            draft.changes = diff(&a, &b);
+        }
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
+        tx.commit().await?;
+        Ok(SettingsChanged {
+            settings: next,
+            seat_changes: changes,
+        })
     }
 }
 

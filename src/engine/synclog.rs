@@ -9,12 +9,13 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
-use crate::scim::{ResourceKind, ScimError, ScimType};
+use crate::scim::{ResourceKind, ScimError};
 use crate::store::synclog::SyncRow;
-use crate::store::{Store, Tx};
+use crate::store::{Store, WriteTx};
 
+use super::error::{EngineError, ErrorCode};
 use super::seats::SeatChange;
-use super::{store_error, Engine};
+use super::Engine;
 
 /// Who asked what, and when the request started.
 #[derive(Debug, Clone)]
@@ -158,57 +159,42 @@ pub fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<Change> {
     out
 }
 
-/// A failure's code, and what the admin (or the identity provider's admin) should do.
-fn failure_advice(e: &ScimError) -> (&'static str, String) {
-    match e {
-        ScimError::Conflict { detail } if detail.contains("another account") => (
-            "email_in_use",
-            "The person has a user in another account. They must ask that account's admin to remove them, or contact support; the identity provider's next retry then succeeds.".into(),
-        ),
-        ScimError::Conflict { .. } => (
-            "uniqueness",
-            "A user with this userName already exists in this account: match on it in the identity provider instead of creating it again.".into(),
-        ),
-        ScimError::NoSeat { .. } => (
-            "no_seat",
-            "Add licenses to the product (or free a seat), then let the identity provider retry.".into(),
-        ),
-        ScimError::NotFound { .. } => (
-            "not_found",
-            "The resource no longer exists in Roster (deleted here or never created): let the identity provider create it again.".into(),
-        ),
-        ScimError::PreconditionFailed { .. } => (
-            "changed_meanwhile",
-            "Someone changed the resource meanwhile: read it again and retry.".into(),
-        ),
-        ScimError::BadRequest { scim_type, detail } => (
-            match scim_type {
-                ScimType::InvalidFilter => "invalid_filter",
-                ScimType::InvalidPath => "invalid_path",
-                ScimType::InvalidSyntax => "invalid_syntax",
-                ScimType::Mutability => "read_only",
-                ScimType::NoTarget => "no_target",
-                _ => "invalid_value",
-            },
-            format!("Fix the attribute mapping in the identity provider: {detail}"),
-        ),
-        ScimError::Unauthorized { .. } => (
-            "unauthorized",
-            "Give the identity provider a live token of this account (roster token create).".into(),
-        ),
-        ScimError::Internal { .. } => (
-            "internal",
-            "Retry; if it persists, contact support with the request id.".into(),
-        ),
-        ScimError::Invalid { .. }
-        | ScimError::Forbidden { .. }
-        | ScimError::MethodNotAllowed { .. }
-        | ScimError::PayloadTooLarge { .. }
-        | ScimError::TooManyRequests { .. }
-        | ScimError::NotImplemented { .. } => (
-            "rejected",
-            "Check the request the identity provider sent against Roster's /ServiceProviderConfig.".into(),
-        ),
+/// What the admin (or the identity provider's admin) should do about a failure.
+fn failure_advice(e: &ScimError) -> String {
+    match ErrorCode::of_scim(e) {
+        ErrorCode::EmailInUse => "The person has a user in another account. They must ask that account's admin to remove them, or contact support; the identity provider's next retry then succeeds.".into(),
+        ErrorCode::Uniqueness => "A user with this userName already exists in this account: match on it in the identity provider instead of creating it again.".into(),
+        ErrorCode::NoSeat => "Add licenses to the product (or free a seat), then let the identity provider retry.".into(),
+        ErrorCode::NotFound => "The resource no longer exists in Roster (deleted here or never created): let the identity provider create it again.".into(),
+        ErrorCode::ChangedMeanwhile => "Someone changed the resource meanwhile: read it again and retry.".into(),
+        ErrorCode::Unauthorized => "Give the identity provider a live token of this account (roster token create).".into(),
+        ErrorCode::Internal => "Retry; if it persists, contact support with the request id.".into(),
+        ErrorCode::InvalidFilter
+        | ErrorCode::InvalidPath
+        | ErrorCode::InvalidSyntax
+        | ErrorCode::ReadOnly
+        | ErrorCode::NoTarget
+        | ErrorCode::InvalidValue => {
+            format!("Fix the attribute mapping in the identity provider: {}", e.public_detail())
+        }
+        ErrorCode::InvalidJson
+        | ErrorCode::InvalidProduct
+        | ErrorCode::InvalidEmail
+        | ErrorCode::InvalidRule
+        | ErrorCode::InvalidSetting
+        | ErrorCode::InvalidCsv
+        | ErrorCode::InvalidUser
+        | ErrorCode::InvalidRequest
+        | ErrorCode::UnknownField
+        | ErrorCode::UnknownGroup
+        | ErrorCode::UnknownColumns
+        | ErrorCode::MissingColumn
+        | ErrorCode::Forbidden
+        | ErrorCode::MethodNotAllowed
+        | ErrorCode::SeatsInUse
+        | ErrorCode::TooLarge
+        | ErrorCode::TooManyRequests
+        | ErrorCode::NotImplemented => "Check the request the identity provider sent against Roster's /ServiceProviderConfig.".into(),
     }
 }
 
@@ -240,10 +226,10 @@ pub fn row(
         None => "success",
     };
     let (error_code, advice) = match error {
-        Some(e) => {
-            let (c, a) = failure_advice(e);
-            (Some(c.to_string()), Some(a))
-        }
+        Some(e) => (
+            Some(ErrorCode::of_scim(e).as_str().to_string()),
+            Some(failure_advice(e)),
+        ),
         None => (None, None),
     };
     let notes: Vec<String> = draft
@@ -333,7 +319,7 @@ impl Engine {
     /// Appends the entry (and its seat events) in the caller's transaction.
     pub(crate) async fn log_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut WriteTx,
         account: i64,
         ctx: &Ctx,
         draft: &Draft,
@@ -341,11 +327,10 @@ impl Engine {
     ) -> Result<(), ScimError> {
         let at = self.now();
         let r = row(ctx, &at, draft, http_status, None);
-        tx.insert_sync_log(account, &r).await.map_err(store_error)?;
+        tx.insert_sync_log(account, &r).await?;
         for c in &draft.seat_changes {
             tx.insert_seat_event(account, &at, &c.product, &c.user_id, c.change)
-                .await
-                .map_err(store_error)?;
+                .await?;
         }
         Ok(())
     }
@@ -386,25 +371,24 @@ impl Engine {
         let now = self.clock.now();
         let mut total = 0;
         let accounts = {
-            let mut tx = self.store.read().await.map_err(store_error)?;
-            tx.account_ids().await.map_err(store_error)?
+            let mut tx = self.store.read().await?;
+            tx.account_ids().await?
         };
         for account in accounts {
-            let mut tx = self.store.write().await.map_err(store_error)?;
+            let mut tx = self.store.write().await?;
             let settings = self.settings_in(&mut tx, account).await?;
             let cutoff = now - chrono::Duration::days(i64::from(settings.sync_log_retention_days));
             total += tx
                 .prune_sync_log(account, &crate::scim::query::timestamp(cutoff))
-                .await
-                .map_err(store_error)?;
-            tx.commit().await.map_err(store_error)?;
+                .await?;
+            tx.commit().await?;
         }
         Ok(total)
     }
 }
 
 /// A parsed sync log request from an admin.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct LogFilter {
     pub since: Option<String>,
     pub until: Option<String>,
@@ -417,7 +401,7 @@ pub struct LogFilter {
 }
 
 /// A time bound: an RFC 3339 time or a date (`2026-11-28`, meaning its start).
-fn time_bound(field: &str, v: &str) -> Result<String, super::admin::AdminError> {
+fn time_bound(field: &str, v: &str) -> Result<String, EngineError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(crate::scim::query::timestamp(t.with_timezone(&chrono::Utc)));
     }
@@ -426,8 +410,8 @@ fn time_bound(field: &str, v: &str) -> Result<String, super::admin::AdminError> 
             return Ok(crate::scim::query::timestamp(t.and_utc()));
         }
     }
-    Err(super::admin::AdminError::Invalid {
-        code: "invalid_value",
+    Err(EngineError::Refused {
+        code: ErrorCode::InvalidValue,
         message: format!("{field} must be a date (2026-11-28) or an RFC 3339 time"),
         field: Some(field.to_string()),
     })
@@ -469,15 +453,14 @@ impl Engine {
         &self,
         ap: &crate::auth::jwt::AdminPrincipal,
         f: &LogFilter,
-    ) -> Result<(Vec<SyncRow>, Option<String>), super::admin::AdminError> {
-        use super::admin::AdminError;
+    ) -> Result<(Vec<SyncRow>, Option<String>), EngineError> {
         let limit = match f.limit.as_deref() {
             None | Some("") => 100,
             Some(l) => match l.parse::<i64>() {
                 Ok(n) if (1..=1000).contains(&n) => n,
                 _ => {
-                    return Err(AdminError::Invalid {
-                        code: "invalid_value",
+                    return Err(EngineError::Refused {
+                        code: ErrorCode::InvalidValue,
                         message: "limit must be a whole number from 1 to 1000".into(),
                         field: Some("limit".into()),
                     })
@@ -488,8 +471,8 @@ impl Engine {
             None | Some("") => None,
             Some(o @ ("success" | "failure" | "skipped" | "warning")) => Some(o.to_string()),
             Some(_) => {
-                return Err(AdminError::Invalid {
-                    code: "invalid_value",
+                return Err(EngineError::Refused {
+                    code: ErrorCode::InvalidValue,
                     message: "outcome is success, failure, skipped or warning".into(),
                     field: Some("outcome".into()),
                 })
@@ -539,13 +522,12 @@ impl Engine {
         user: Option<&str>,
         since: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<SyncRow>, super::admin::AdminError> {
-        use super::admin::AdminError;
+    ) -> Result<Vec<SyncRow>, EngineError> {
         let mut tx = self.store.read().await?;
         let account = tx
             .account_by_slug(account_slug)
             .await?
-            .ok_or_else(|| AdminError::NotFound(format!("no account '{account_slug}'")))?;
+            .ok_or_else(|| EngineError::not_found(format!("no account '{account_slug}'")))?;
         let q = crate::store::synclog::SyncQuery {
             since: since.map(|v| time_bound("since", v)).transpose()?,
             user: user.map(str::to_string),

@@ -1,6 +1,7 @@
 //! actix-web: the SCIM routes, health, and the one place errors become responses.
 
 pub mod admin;
+pub mod body;
 pub mod scim;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -62,12 +63,16 @@ pub fn error_response(e: &ScimError) -> HttpResponse {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        ScimError::MethodNotAllowed { allow, .. } => {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         ScimError::BadRequest { .. }
         | ScimError::Invalid { .. }
         | ScimError::Forbidden { .. }
         | ScimError::NotFound { .. }
-        | ScimError::MethodNotAllowed { .. }
         | ScimError::Conflict { .. }
+        | ScimError::EmailInUse { .. }
         | ScimError::NoSeat { .. }
         | ScimError::PreconditionFailed { .. }
         | ScimError::PayloadTooLarge { .. }

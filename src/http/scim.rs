@@ -5,7 +5,6 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::auth::{self, Principal};
@@ -16,6 +15,7 @@ use crate::scim::projection::Projection;
 use crate::scim::resource::{self, etag, parse_etag, Stored};
 use crate::scim::{ResourceKind, ScimError};
 
+use super::body::{read_bytes, BodyError};
 use super::{error_response, scim_json};
 
 /// Largest request body outside Bulk (Bulk has its own, advertised limit).
@@ -46,14 +46,14 @@ async fn route(
     // Discovery is open: it says what the server can do, nothing about any account.
     match (first.as_deref(), segments.get(1).copied(), segments.len()) {
         (Some("serviceproviderconfig"), None, 1) => {
-            only(&method, Method::GET)?;
+            allow(&method, &[Method::GET], "GET")?;
             return Ok(scim_json(
                 StatusCode::OK,
                 &with_location(engine.registry().service_provider_config(), &base),
             ));
         }
         (Some("resourcetypes"), id, _) if segments.len() <= 2 => {
-            only(&method, Method::GET)?;
+            allow(&method, &[Method::GET], "GET")?;
             let docs = engine.registry().resource_type_docs();
             return Ok(match id {
                 None => {
@@ -77,7 +77,7 @@ async fn route(
             });
         }
         (Some("schemas"), id, _) if segments.len() <= 2 => {
-            only(&method, Method::GET)?;
+            allow(&method, &[Method::GET], "GET")?;
             return Ok(match id {
                 None => {
                     let items = engine
@@ -114,21 +114,21 @@ async fn route(
         (Some("users"), None, 1) => collection(req, payload, engine, p, ResourceKind::User, &query, &base, ctx).await,
         (Some("groups"), None, 1) => collection(req, payload, engine, p, ResourceKind::Group, &query, &base, ctx).await,
         (Some("users"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
-            only(&method, Method::POST)?;
+            allow(&method, &[Method::POST], "POST")?;
             search(payload, engine, p, Some(ResourceKind::User), &base, ctx).await
         }
         (Some("groups"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
-            only(&method, Method::POST)?;
+            allow(&method, &[Method::POST], "POST")?;
             search(payload, engine, p, Some(ResourceKind::Group), &base, ctx).await
         }
         (Some("users"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::User, id, &query, &base, ctx).await,
         (Some("groups"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::Group, id, &query, &base, ctx).await,
         (Some(".search"), None, 1) => {
-            only(&method, Method::POST)?;
+            allow(&method, &[Method::POST], "POST")?;
             search(payload, engine, p, None, &base, ctx).await
         }
         (Some("bulk"), None, 1) => {
-            only(&method, Method::POST)?;
+            allow(&method, &[Method::POST], "POST")?;
             let limit = engine.registry().bulk_max_payload() as usize;
             let body = read_json(payload, limit).await?;
             let out = engine.bulk(p, &body, &base, ctx).await?;
@@ -141,12 +141,15 @@ async fn route(
     }
 }
 
-fn only(method: &Method, allowed: Method) -> Result<(), ScimError> {
-    if *method == allowed {
+/// The one method policy of the SCIM surface: an endpoint that exists but does not take the
+/// method is a 405 with an `Allow` header, wherever it is.
+fn allow(method: &Method, allowed: &[Method], allow: &'static str) -> Result<(), ScimError> {
+    if allowed.contains(method) {
         Ok(())
     } else {
         Err(ScimError::MethodNotAllowed {
-            detail: format!("method {method} is not supported here; use {allowed}"),
+            detail: format!("method {method} is not supported here; use {allow}"),
+            allow,
         })
     }
 }
@@ -203,9 +206,10 @@ async fn collection(
             }
             Ok(resp)
         }
-        _ => Err(ScimError::Invalid {
+        _ => Err(ScimError::MethodNotAllowed {
+            allow: "GET, POST",
             detail: format!(
-                "method {} is not supported on /{}",
+                "method {} is not supported on /{}; use GET or POST",
                 req.method(),
                 kind.endpoint()
             ),
@@ -283,9 +287,10 @@ async fn one(
             engine.delete(p, kind, id, if_match, ctx).await?;
             Ok(HttpResponse::NoContent().finish())
         }
-        _ => Err(ScimError::Invalid {
+        _ => Err(ScimError::MethodNotAllowed {
+            allow: "GET, PUT, PATCH, DELETE",
             detail: format!(
-                "method {} is not supported on a {}",
+                "method {} is not supported on a {}; use GET, PUT, PATCH or DELETE",
                 req.method(),
                 kind.name()
             ),
@@ -459,19 +464,15 @@ fn with_location(doc: &Value, base: &str) -> Value {
 }
 
 /// Reads and parses a JSON body of at most `limit` bytes.
-pub(crate) async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
+pub(crate) async fn read_json(payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
+    let body = read_bytes(payload, limit).await.map_err(|e| match e {
+        BodyError::TooLarge(limit) => ScimError::PayloadTooLarge {
+            detail: format!("the request body is larger than {limit} bytes"),
+        },
+        BodyError::Unreadable(e) => {
             ScimError::invalid_syntax(format!("could not read the request body: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ScimError::PayloadTooLarge {
-                detail: format!("the request body is larger than {limit} bytes"),
-            });
         }
-        body.extend_from_slice(&chunk);
-    }
+    })?;
     if body.is_empty() {
         return Err(ScimError::invalid_syntax(
             "the request body is empty; send a JSON object",

@@ -56,12 +56,20 @@ pub enum ScimError {
     NotFound {
         detail: String,
     },
-    /// 405: the endpoint exists, but not for this method.
+    /// 405: the endpoint exists, but not for this method; `allow` lists the methods it
+    /// takes (the `Allow` header).
     MethodNotAllowed {
         detail: String,
+        allow: &'static str,
     },
     /// 409, `uniqueness`.
     Conflict {
+        detail: String,
+    },
+    /// 409, `uniqueness`: the email belongs to a user of another account (one person, one
+    /// account). The same answer on the wire as [`ScimError::Conflict`]; apart so that the
+    /// sync log and the admin API can tell the two without reading the detail.
+    EmailInUse {
         detail: String,
     },
     /// 409 without a `scimType`: no free seat and the account refuses to waitlist.
@@ -148,7 +156,9 @@ impl ScimError {
             ScimError::Forbidden { .. } => 403,
             ScimError::NotFound { .. } => 404,
             ScimError::MethodNotAllowed { .. } => 405,
-            ScimError::Conflict { .. } | ScimError::NoSeat { .. } => 409,
+            ScimError::Conflict { .. }
+            | ScimError::EmailInUse { .. }
+            | ScimError::NoSeat { .. } => 409,
             ScimError::PreconditionFailed { .. } => 412,
             ScimError::PayloadTooLarge { .. } => 413,
             ScimError::TooManyRequests { .. } => 429,
@@ -160,7 +170,7 @@ impl ScimError {
     pub fn scim_type(&self) -> Option<ScimType> {
         match self {
             ScimError::BadRequest { scim_type, .. } => Some(*scim_type),
-            ScimError::Conflict { .. } => Some(ScimType::Uniqueness),
+            ScimError::Conflict { .. } | ScimError::EmailInUse { .. } => Some(ScimType::Uniqueness),
             _ => None,
         }
     }
@@ -174,8 +184,9 @@ impl ScimError {
             | ScimError::Unauthorized { detail }
             | ScimError::Forbidden { detail }
             | ScimError::NotFound { detail }
-            | ScimError::MethodNotAllowed { detail }
+            | ScimError::MethodNotAllowed { detail, .. }
             | ScimError::Conflict { detail }
+            | ScimError::EmailInUse { detail }
             | ScimError::NoSeat { detail }
             | ScimError::PreconditionFailed { detail }
             | ScimError::PayloadTooLarge { detail }

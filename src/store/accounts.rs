@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::sql::Sql;
-use super::{Result, Tx};
+use super::{ReadConn, Result, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -19,7 +19,7 @@ pub struct TokenInfo {
     pub revoked: Option<String>,
 }
 
-impl Tx {
+impl ReadConn {
     pub async fn account_by_slug(&mut self, slug: &str) -> Result<Option<Account>> {
         let mut sql = Sql::new("SELECT id, slug FROM accounts WHERE slug = ");
         sql.bind_text(slug);
@@ -37,6 +37,45 @@ impl Tx {
             .await
     }
 
+    /// The account and connection name of a live token, by its hash.
+    pub async fn token_by_hash(&mut self, hash: &str) -> Result<Option<(Account, String, String)>> {
+        let mut sql = Sql::new(
+            "SELECT a.id, a.slug, t.name, t.hash FROM tokens t JOIN accounts a ON a.id = t.account_id \
+             WHERE t.hash = ",
+        );
+        sql.bind_text(hash).push(" AND t.revoked IS NULL");
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => Some((
+                Account {
+                    id: row.try_get(0)?,
+                    slug: row.try_get(1)?,
+                },
+                row.try_get(2)?,
+                row.try_get(3)?,
+            )),
+            None => None,
+        })
+    }
+
+    pub async fn list_tokens(&mut self, account: i64) -> Result<Vec<TokenInfo>> {
+        let mut sql = Sql::new("SELECT id, name, created, revoked FROM tokens WHERE account_id = ");
+        sql.bind_int(account).push(" ORDER BY created, id");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(TokenInfo {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    created: row.try_get(2)?,
+                    revoked: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl WriteTx {
     /// Creates the account unless it exists; returns it and whether it was new.
     pub async fn ensure_account(&mut self, slug: &str, now: &str) -> Result<(Account, bool)> {
         if let Some(a) = self.account_by_slug(slug).await? {
@@ -74,26 +113,6 @@ impl Tx {
         Ok(())
     }
 
-    /// The account and connection name of a live token, by its hash.
-    pub async fn token_by_hash(&mut self, hash: &str) -> Result<Option<(Account, String, String)>> {
-        let mut sql = Sql::new(
-            "SELECT a.id, a.slug, t.name, t.hash FROM tokens t JOIN accounts a ON a.id = t.account_id \
-             WHERE t.hash = ",
-        );
-        sql.bind_text(hash).push(" AND t.revoked IS NULL");
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(row) => Some((
-                Account {
-                    id: row.try_get(0)?,
-                    slug: row.try_get(1)?,
-                },
-                row.try_get(2)?,
-                row.try_get(3)?,
-            )),
-            None => None,
-        })
-    }
-
     /// Revokes the account's tokens with this id or name; returns how many.
     pub async fn revoke_tokens(
         &mut self,
@@ -112,26 +131,9 @@ impl Tx {
             .push(")");
         self.execute(&sql).await
     }
-
-    pub async fn list_tokens(&mut self, account: i64) -> Result<Vec<TokenInfo>> {
-        let mut sql = Sql::new("SELECT id, name, created, revoked FROM tokens WHERE account_id = ");
-        sql.bind_int(account).push(" ORDER BY created, id");
-        self.fetch_all(&sql)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(TokenInfo {
-                    id: row.try_get(0)?,
-                    name: row.try_get(1)?,
-                    created: row.try_get(2)?,
-                    revoked: row.try_get(3)?,
-                })
-            })
-            .collect()
-    }
 }
 
-impl Tx {
+impl WriteTx {
     /// Claims each key (a lower-cased email) for the account. Returns the first key that
     /// another account already holds; the caller then rolls back.
     pub async fn claim_identities(

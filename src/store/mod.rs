@@ -3,10 +3,16 @@
 //! driver: every statement is shared but the few in `dialect`.
 
 pub mod accounts;
+pub mod conflicts;
 pub mod dialect;
+pub mod error;
 pub mod filter;
+pub mod lookups;
+pub mod pools;
 pub mod resources;
+pub mod rules;
 pub mod seats;
+pub mod settings;
 pub mod sql;
 pub mod synclog;
 
@@ -18,32 +24,8 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::{AnyPool, Executor, Row};
 
 pub use dialect::Backend;
+pub use error::{StoreError, UniqueKey};
 use sql::Sql;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("unique constraint violated: {0}")]
-    Unique(String),
-    #[error("unsupported database URL: {0}")]
-    BadUrl(String),
-    #[error(transparent)]
-    Sqlx(#[from] sqlx::Error),
-    #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored document is not valid JSON: {0}")]
-    Corrupt(String),
-}
-
-impl StoreError {
-    fn classify(e: sqlx::Error) -> StoreError {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Unique(db.message().to_string());
-            }
-        }
-        StoreError::Sqlx(e)
-    }
-}
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -73,11 +55,19 @@ pub struct Store {
     backend: Backend,
 }
 
-/// A unit of work: a transaction for writes; for reads a pooled connection, each read
-/// statement seeing one snapshot (a list reads its page and its total in one statement).
-pub struct Tx {
+/// A read connection: every statement a read may run, and nothing that writes. On SQLite a
+/// reader of the pool, never the writer; each statement sees one snapshot (a list reads its
+/// page and its total in one statement).
+pub struct ReadConn {
     inner: Conn,
     backend: Backend,
+}
+
+/// A write transaction: everything a [`ReadConn`] reads (through `Deref`, inside the same
+/// transaction) plus the statements that write. Only [`Store::write`] makes one, so a
+/// function that takes `&mut ReadConn` cannot write and never waits for the writer.
+pub struct WriteTx {
+    conn: ReadConn,
 }
 
 enum Conn {
@@ -91,6 +81,20 @@ impl Conn {
             Conn::Tx(t) => t,
             Conn::Plain(c) => c,
         }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = ReadConn;
+
+    fn deref(&self) -> &ReadConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut ReadConn {
+        &mut self.conn
     }
 }
 
@@ -151,17 +155,21 @@ impl Store {
         self.backend
     }
 
-    pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx {
+    /// A read connection (on SQLite one of the readers, never the writer).
+    pub async fn read(&self) -> Result<ReadConn> {
+        Ok(ReadConn {
             inner: Conn::Plain(self.read.acquire().await?),
             backend: self.backend,
         })
     }
 
-    pub async fn write(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: Conn::Tx(self.write.begin().await?),
-            backend: self.backend,
+    /// A write transaction (on SQLite the one writer: it queues behind the others).
+    pub async fn write(&self) -> Result<WriteTx> {
+        Ok(WriteTx {
+            conn: ReadConn {
+                inner: Conn::Tx(self.write.begin().await?),
+                backend: self.backend,
+            },
         })
     }
 
@@ -176,14 +184,43 @@ impl Store {
     }
 }
 
-impl Tx {
+impl WriteTx {
     pub async fn commit(self) -> Result<()> {
-        if let Conn::Tx(t) = self.inner {
+        if let Conn::Tx(t) = self.conn.inner {
             t.commit().await?;
         }
         Ok(())
     }
 
+    async fn execute(&mut self, sql: &Sql) -> Result<u64> {
+        let text = self.conn.text(sql);
+        let r = sqlx::query_with(&text, sql.arguments()?)
+            .execute(self.conn.inner.get())
+            .await
+            .map_err(StoreError::classify)?;
+        Ok(r.rows_affected())
+    }
+
+    /// Savepoints: one import row can fail and roll back alone.
+    pub async fn savepoint(&mut self) -> Result<()> {
+        self.execute(&Sql::new("SAVEPOINT row_sp")).await?;
+        Ok(())
+    }
+
+    pub async fn release_savepoint(&mut self) -> Result<()> {
+        self.execute(&Sql::new("RELEASE SAVEPOINT row_sp")).await?;
+        Ok(())
+    }
+
+    pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.execute(&Sql::new("ROLLBACK TO SAVEPOINT row_sp"))
+            .await?;
+        self.execute(&Sql::new("RELEASE SAVEPOINT row_sp")).await?;
+        Ok(())
+    }
+}
+
+impl ReadConn {
     /// The statement text for this backend: SQLite gets plain `?` placeholders, which it
     /// binds by position without looking names up (a linear search per parameter). Safe
     /// because placeholders are only ever appended, so `$1, $2, ...` are in text order.
@@ -192,14 +229,6 @@ impl Tx {
             Backend::Postgres => std::borrow::Cow::Borrowed(sql.text.as_str()),
             Backend::Sqlite => std::borrow::Cow::Owned(sql.positional()),
         }
-    }
-
-    async fn execute(&mut self, sql: &Sql) -> Result<u64> {
-        let r = sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .execute(self.inner.get())
-            .await
-            .map_err(StoreError::classify)?;
-        Ok(r.rows_affected())
     }
 
     async fn fetch_all(&mut self, sql: &Sql) -> Result<Vec<sqlx::any::AnyRow>> {

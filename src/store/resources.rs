@@ -13,7 +13,7 @@ use crate::scim::ResourceKind;
 
 use super::filter::FilterCompiler;
 use super::sql::{opt_text, Arg, Sql};
-use super::{Result, StoreError, Tx};
+use super::{ReadConn, Result, StoreError, WriteTx};
 
 /// How many ids go into one `IN (...)` list.
 const CHUNK: usize = 500;
@@ -78,7 +78,182 @@ fn doc_text(doc: &Map<String, Value>) -> String {
     Value::Object(doc.clone()).to_string()
 }
 
-impl Tx {
+impl ReadConn {
+    fn where_version(&self, sql: &mut Sql, account: i64, id: &str, expected: Option<i64>) {
+        sql.push(" WHERE account_id = ")
+            .bind_int(account)
+            .push(" AND id = ")
+            .bind_text(id);
+        if let Some(v) = expected {
+            sql.push(" AND version = ").bind_int(v);
+        }
+    }
+
+    async fn version_of(&mut self, account: i64, kind: ResourceKind, id: &str) -> Result<Written> {
+        let mut sql = Sql::new(&format!(
+            "SELECT version FROM {} WHERE account_id = ",
+            table(kind)
+        ));
+        sql.bind_int(account).push(" AND id = ").bind_text(id);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => Written::Done {
+                version: row.try_get(0)?,
+            },
+            None => Written::NotFound,
+        })
+    }
+
+    pub async fn get_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<Stored>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT id, version, created, last_modified, doc FROM {} WHERE account_id = ",
+            table(kind)
+        ));
+        sql.bind_int(account).push(" AND id = ").bind_text(id);
+        match self.fetch_optional(&sql).await? {
+            Some(row) => Ok(Some(stored(kind, &row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of a filtered, sorted list and the total count.
+    pub async fn list_resources(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        q: &ListQuery,
+    ) -> std::result::Result<(u64, Vec<Stored>), ListError> {
+        let mut compiler = FilterCompiler::new(kind, self.backend);
+        let mut where_ = Sql::new(" WHERE r.account_id = ");
+        where_.bind_int(account);
+        if let Some(f) = &q.filter {
+            where_.push(" AND ");
+            compiler.compile(f, &mut where_).map_err(ListError::Query)?;
+        }
+        let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} r", table(kind)));
+        super::filter::append(&mut count, where_.clone());
+        if q.count == 0 {
+            return Ok((self.fetch_count(&count).await? as u64, vec![]));
+        }
+        // The page and the total in one statement: one snapshot, one round trip.
+        let mut page = Sql::new(&format!(
+            "SELECT r.id, r.version, r.created, r.last_modified, r.doc, COUNT(*) OVER () FROM {} r",
+            table(kind)
+        ));
+        super::filter::append(&mut page, where_);
+        page.push(" ORDER BY ");
+        if let Some(s) = &q.sort {
+            compiler.order_by(s, &mut page).map_err(ListError::Query)?;
+            page.push(", ");
+        }
+        page.push("r.created, r.id LIMIT ")
+            .bind_int(q.count as i64)
+            .push(" OFFSET ")
+            .bind_int(q.start_index.saturating_sub(1) as i64);
+        let rows = self.fetch_all(&page).await?;
+        let total = match rows.first() {
+            Some(r) => r.try_get::<i64, _>(5)? as u64,
+            // Past the last page (or nothing matched): the count alone says how many.
+            None => self.fetch_count(&count).await? as u64,
+        };
+        let items = rows
+            .iter()
+            .map(|r| stored(kind, r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((total, items))
+    }
+
+    /// Loads group members (for groups) or the groups a user is in (for users).
+    pub async fn load_refs(&mut self, account: i64, items: &mut [Stored]) -> Result<()> {
+        let Some(kind) = items.first().map(|s| s.kind) else {
+            return Ok(());
+        };
+        let ids: Vec<String> = items.iter().map(|s| s.id.clone()).collect();
+        let mut found: HashMap<String, Vec<MemberRef>> = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let mut sql = match kind {
+                ResourceKind::Group => Sql::new(
+                    // Members carry no display: the schema has none, and a 100,000-member
+                    // list should not join the users table.
+                    "SELECT m.group_id, m.member_id, m.member_type, NULL FROM group_members m \
+                     WHERE m.account_id = ",
+                ),
+                ResourceKind::User => Sql::new(
+                    // One table in the outer query, so the planner takes the member index
+                    // (a join let it scan the account's memberships by primary key).
+                    "SELECT m.member_id, m.group_id, 'Group', \
+                     (SELECT g.display_name FROM scim_groups g WHERE g.account_id = m.account_id AND g.id = m.group_id) \
+                     FROM group_members m WHERE m.account_id = ",
+                ),
+            };
+            sql.bind_int(account).push(match kind {
+                ResourceKind::Group => " AND m.group_id IN (",
+                ResourceKind::User => " AND m.member_id IN (",
+            });
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind_text(id.clone());
+            }
+            sql.push(") ORDER BY 1, 2");
+            for row in self.fetch_all(&sql).await? {
+                let owner: String = row.try_get(0)?;
+                let id: String = row.try_get(1)?;
+                let ty: String = row.try_get(2)?;
+                let display: Option<String> = row.try_get(3)?;
+                found.entry(owner).or_default().push(MemberRef {
+                    id,
+                    kind: if ty == "Group" {
+                        ResourceKind::Group
+                    } else {
+                        ResourceKind::User
+                    },
+                    display,
+                });
+            }
+        }
+        for item in items.iter_mut() {
+            item.refs = Some(found.remove(&item.id).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// Which of `ids` are users or groups of the account.
+    pub async fn resource_kinds(
+        &mut self,
+        account: i64,
+        ids: &[String],
+    ) -> Result<HashMap<String, ResourceKind>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            for (kind, t) in [
+                (ResourceKind::User, "users"),
+                (ResourceKind::Group, "scim_groups"),
+            ] {
+                let mut sql = Sql::new(&format!("SELECT id FROM {t} WHERE account_id = "));
+                sql.bind_int(account).push(" AND id IN (");
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind_text(id.clone());
+                }
+                sql.push(")");
+                for row in self.fetch_all(&sql).await? {
+                    out.insert(row.try_get::<String, _>(0)?, kind);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx {
     pub async fn insert_resource(
         &mut self,
         account: i64,
@@ -251,30 +426,6 @@ impl Tx {
         self.version_of(account, kind, id).await
     }
 
-    fn where_version(&self, sql: &mut Sql, account: i64, id: &str, expected: Option<i64>) {
-        sql.push(" WHERE account_id = ")
-            .bind_int(account)
-            .push(" AND id = ")
-            .bind_text(id);
-        if let Some(v) = expected {
-            sql.push(" AND version = ").bind_int(v);
-        }
-    }
-
-    async fn version_of(&mut self, account: i64, kind: ResourceKind, id: &str) -> Result<Written> {
-        let mut sql = Sql::new(&format!(
-            "SELECT version FROM {} WHERE account_id = ",
-            table(kind)
-        ));
-        sql.bind_int(account).push(" AND id = ").bind_text(id);
-        Ok(match self.fetch_optional(&sql).await? {
-            Some(row) => Written::Done {
-                version: row.try_get(0)?,
-            },
-            None => Written::NotFound,
-        })
-    }
-
     async fn why_not_written(
         &mut self,
         account: i64,
@@ -285,23 +436,6 @@ impl Tx {
             Written::Done { version } => Written::Stale { current: version },
             other => other,
         })
-    }
-
-    pub async fn get_resource(
-        &mut self,
-        account: i64,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<Option<Stored>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT id, version, created, last_modified, doc FROM {} WHERE account_id = ",
-            table(kind)
-        ));
-        sql.bind_int(account).push(" AND id = ").bind_text(id);
-        match self.fetch_optional(&sql).await? {
-            Some(row) => Ok(Some(stored(kind, &row)?)),
-            None => Ok(None),
-        }
     }
 
     /// Deletes a resource and every membership it had or was.
@@ -333,138 +467,6 @@ impl Tx {
             }
         }
         Ok(Written::Done { version: 0 })
-    }
-
-    /// One page of a filtered, sorted list and the total count.
-    pub async fn list_resources(
-        &mut self,
-        account: i64,
-        kind: ResourceKind,
-        q: &ListQuery,
-    ) -> std::result::Result<(u64, Vec<Stored>), ListError> {
-        let mut compiler = FilterCompiler::new(kind, self.backend);
-        let mut where_ = Sql::new(" WHERE r.account_id = ");
-        where_.bind_int(account);
-        if let Some(f) = &q.filter {
-            where_.push(" AND ");
-            compiler.compile(f, &mut where_).map_err(ListError::Query)?;
-        }
-        let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} r", table(kind)));
-        super::filter::append(&mut count, where_.clone());
-        if q.count == 0 {
-            return Ok((self.fetch_count(&count).await? as u64, vec![]));
-        }
-        // The page and the total in one statement: one snapshot, one round trip.
-        let mut page = Sql::new(&format!(
-            "SELECT r.id, r.version, r.created, r.last_modified, r.doc, COUNT(*) OVER () FROM {} r",
-            table(kind)
-        ));
-        super::filter::append(&mut page, where_);
-        page.push(" ORDER BY ");
-        if let Some(s) = &q.sort {
-            compiler.order_by(s, &mut page).map_err(ListError::Query)?;
-            page.push(", ");
-        }
-        page.push("r.created, r.id LIMIT ")
-            .bind_int(q.count as i64)
-            .push(" OFFSET ")
-            .bind_int(q.start_index.saturating_sub(1) as i64);
-        let rows = self.fetch_all(&page).await?;
-        let total = match rows.first() {
-            Some(r) => r.try_get::<i64, _>(5)? as u64,
-            // Past the last page (or nothing matched): the count alone says how many.
-            None => self.fetch_count(&count).await? as u64,
-        };
-        let items = rows
-            .iter()
-            .map(|r| stored(kind, r))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((total, items))
-    }
-
-    /// Loads group members (for groups) or the groups a user is in (for users).
-    pub async fn load_refs(&mut self, account: i64, items: &mut [Stored]) -> Result<()> {
-        let Some(kind) = items.first().map(|s| s.kind) else {
-            return Ok(());
-        };
-        let ids: Vec<String> = items.iter().map(|s| s.id.clone()).collect();
-        let mut found: HashMap<String, Vec<MemberRef>> = HashMap::new();
-        for chunk in ids.chunks(CHUNK) {
-            let mut sql = match kind {
-                ResourceKind::Group => Sql::new(
-                    // Members carry no display: the schema has none, and a 100,000-member
-                    // list should not join the users table.
-                    "SELECT m.group_id, m.member_id, m.member_type, NULL FROM group_members m \
-                     WHERE m.account_id = ",
-                ),
-                ResourceKind::User => Sql::new(
-                    // One table in the outer query, so the planner takes the member index
-                    // (a join let it scan the account's memberships by primary key).
-                    "SELECT m.member_id, m.group_id, 'Group', \
-                     (SELECT g.display_name FROM scim_groups g WHERE g.account_id = m.account_id AND g.id = m.group_id) \
-                     FROM group_members m WHERE m.account_id = ",
-                ),
-            };
-            sql.bind_int(account).push(match kind {
-                ResourceKind::Group => " AND m.group_id IN (",
-                ResourceKind::User => " AND m.member_id IN (",
-            });
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind_text(id.clone());
-            }
-            sql.push(") ORDER BY 1, 2");
-            for row in self.fetch_all(&sql).await? {
-                let owner: String = row.try_get(0)?;
-                let id: String = row.try_get(1)?;
-                let ty: String = row.try_get(2)?;
-                let display: Option<String> = row.try_get(3)?;
-                found.entry(owner).or_default().push(MemberRef {
-                    id,
-                    kind: if ty == "Group" {
-                        ResourceKind::Group
-                    } else {
-                        ResourceKind::User
-                    },
-                    display,
-                });
-            }
-        }
-        for item in items.iter_mut() {
-            item.refs = Some(found.remove(&item.id).unwrap_or_default());
-        }
-        Ok(())
-    }
-
-    /// Which of `ids` are users or groups of the account.
-    pub async fn resource_kinds(
-        &mut self,
-        account: i64,
-        ids: &[String],
-    ) -> Result<HashMap<String, ResourceKind>> {
-        let mut out = HashMap::new();
-        for chunk in ids.chunks(CHUNK) {
-            for (kind, t) in [
-                (ResourceKind::User, "users"),
-                (ResourceKind::Group, "scim_groups"),
-            ] {
-                let mut sql = Sql::new(&format!("SELECT id FROM {t} WHERE account_id = "));
-                sql.bind_int(account).push(" AND id IN (");
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind_text(id.clone());
-                }
-                sql.push(")");
-                for row in self.fetch_all(&sql).await? {
-                    out.insert(row.try_get::<String, _>(0)?, kind);
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// Adds members; ones already there are left alone. Returns how many were new.

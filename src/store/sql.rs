@@ -87,6 +87,18 @@ pub fn opt_text(s: Option<&str>) -> Arg {
     s.map_or(Arg::Null, |s| Arg::Text(s.to_string()))
 }
 
+/// `(a, b, c)`: the ids as bound arguments, for `IN`.
+pub(crate) fn in_list(sql: &mut Sql, ids: &[String]) {
+    sql.push("(");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind_text(id.clone());
+    }
+    sql.push(")");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::sql::{opt_text, Sql};
-use super::{Result, Tx};
+use super::{ReadConn, Result, WriteTx};
 
 /// One sync log entry as stored. JSON-valued fields are JSON text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,7 +51,144 @@ pub struct SyncQuery {
 
 const COLUMNS: &str = "id, at, actor, request_id, method, path, resource_type, resource_id, user_name, action, status, http_status, scim_type, detail, error_code, recommended_action, notes, changes, seat_changes, steps, latency_ms";
 
-impl Tx {
+impl ReadConn {
+    /// Newest first.
+    pub async fn query_sync_log(&mut self, account: i64, q: &SyncQuery) -> Result<Vec<SyncRow>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM sync_log WHERE account_id = "
+        ));
+        sql.bind_int(account);
+        if let Some(v) = &q.since {
+            sql.push(" AND at >= ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.until {
+            sql.push(" AND at < ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.user {
+            sql.push(" AND (resource_id = ")
+                .bind_text(v.clone())
+                .push(" OR user_name_lc = ")
+                .bind_text(v.to_lowercase())
+                .push(")");
+        }
+        if let Some(v) = &q.actor {
+            sql.push(" AND actor = ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.status {
+            sql.push(" AND status = ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.action {
+            sql.push(" AND action = ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.before {
+            sql.push(" AND id < ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.after {
+            sql.push(" AND id > ").bind_text(v.clone());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").bind_int(q.limit);
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SyncRow {
+                    id: r.try_get(0)?,
+                    at: r.try_get(1)?,
+                    actor: r.try_get(2)?,
+                    request_id: r.try_get(3)?,
+                    method: r.try_get(4)?,
+                    path: r.try_get(5)?,
+                    resource_type: r.try_get(6)?,
+                    resource_id: r.try_get(7)?,
+                    user_name: r.try_get(8)?,
+                    action: r.try_get(9)?,
+                    status: r.try_get(10)?,
+                    http_status: r.try_get(11)?,
+                    scim_type: r.try_get(12)?,
+                    detail: r.try_get(13)?,
+                    error_code: r.try_get(14)?,
+                    recommended_action: r.try_get(15)?,
+                    notes: r.try_get(16)?,
+                    changes: r.try_get(17)?,
+                    seat_changes: r.try_get(18)?,
+                    steps: r.try_get(19)?,
+                    latency_ms: r.try_get(20)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn account_ids(&mut self) -> Result<Vec<i64>> {
+        self.fetch_all(&Sql::new("SELECT id FROM accounts ORDER BY id"))
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+
+    /// Seats freed per product since a time.
+    pub async fn freed_since(&mut self, account: i64, since: &str) -> Result<Vec<(String, i64)>> {
+        let mut sql = Sql::new("SELECT product, COUNT(*) FROM seat_events WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND change = 'freed' AND at >= ")
+            .bind_text(since)
+            .push(" GROUP BY product ORDER BY product");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Users by status: (active, suspended, waitlisted for something).
+    pub async fn user_counts(&mut self, account: i64) -> Result<(i64, i64, i64)> {
+        let mut a = Sql::new("SELECT COUNT(*) FROM users WHERE active = 1 AND account_id = ");
+        a.bind_int(account);
+        let mut s = Sql::new("SELECT COUNT(*) FROM users WHERE active = 0 AND account_id = ");
+        s.bind_int(account);
+        let mut w = Sql::new("SELECT COUNT(DISTINCT user_id) FROM seats WHERE state = 'waitlisted' AND account_id = ");
+        w.bind_int(account);
+        Ok((
+            self.fetch_count(&a).await?,
+            self.fetch_count(&s).await?,
+            self.fetch_count(&w).await?,
+        ))
+    }
+
+    /// Conflicts by kind and status.
+    pub async fn conflict_counts(&mut self, account: i64) -> Result<Vec<(String, String, i64)>> {
+        let mut sql = Sql::new("SELECT kind, status, COUNT(*) FROM conflicts WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" GROUP BY kind, status ORDER BY kind, status");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Log entries per day and status since a time.
+    pub async fn sync_per_day(
+        &mut self,
+        account: i64,
+        since: &str,
+    ) -> Result<Vec<(String, String, i64)>> {
+        let mut sql = Sql::new(
+            "SELECT substr(at, 1, 10), status, COUNT(*) FROM sync_log WHERE account_id = ",
+        );
+        sql.bind_int(account)
+            .push(" AND at >= ")
+            .bind_text(since)
+            .push(" GROUP BY substr(at, 1, 10), status ORDER BY 1, 2");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+}
+
+impl WriteTx {
     pub async fn insert_sync_log(&mut self, account: i64, r: &SyncRow) -> Result<()> {
         self.insert_sync_logs(account, std::slice::from_ref(r))
             .await
@@ -159,72 +296,6 @@ impl Tx {
         Ok(())
     }
 
-    /// Newest first.
-    pub async fn query_sync_log(&mut self, account: i64, q: &SyncQuery) -> Result<Vec<SyncRow>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {COLUMNS} FROM sync_log WHERE account_id = "
-        ));
-        sql.bind_int(account);
-        if let Some(v) = &q.since {
-            sql.push(" AND at >= ").bind_text(v.clone());
-        }
-        if let Some(v) = &q.until {
-            sql.push(" AND at < ").bind_text(v.clone());
-        }
-        if let Some(v) = &q.user {
-            sql.push(" AND (resource_id = ")
-                .bind_text(v.clone())
-                .push(" OR user_name_lc = ")
-                .bind_text(v.to_lowercase())
-                .push(")");
-        }
-        if let Some(v) = &q.actor {
-            sql.push(" AND actor = ").bind_text(v.clone());
-        }
-        if let Some(v) = &q.status {
-            sql.push(" AND status = ").bind_text(v.clone());
-        }
-        if let Some(v) = &q.action {
-            sql.push(" AND action = ").bind_text(v.clone());
-        }
-        if let Some(v) = &q.before {
-            sql.push(" AND id < ").bind_text(v.clone());
-        }
-        if let Some(v) = &q.after {
-            sql.push(" AND id > ").bind_text(v.clone());
-        }
-        sql.push(" ORDER BY id DESC LIMIT ").bind_int(q.limit);
-        self.fetch_all(&sql)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(SyncRow {
-                    id: r.try_get(0)?,
-                    at: r.try_get(1)?,
-                    actor: r.try_get(2)?,
-                    request_id: r.try_get(3)?,
-                    method: r.try_get(4)?,
-                    path: r.try_get(5)?,
-                    resource_type: r.try_get(6)?,
-                    resource_id: r.try_get(7)?,
-                    user_name: r.try_get(8)?,
-                    action: r.try_get(9)?,
-                    status: r.try_get(10)?,
-                    http_status: r.try_get(11)?,
-                    scim_type: r.try_get(12)?,
-                    detail: r.try_get(13)?,
-                    error_code: r.try_get(14)?,
-                    recommended_action: r.try_get(15)?,
-                    notes: r.try_get(16)?,
-                    changes: r.try_get(17)?,
-                    seat_changes: r.try_get(18)?,
-                    steps: r.try_get(19)?,
-                    latency_ms: r.try_get(20)?,
-                })
-            })
-            .collect()
-    }
-
     /// Deletes entries (and seat events) older than `before`; returns how many entries.
     pub async fn prune_sync_log(&mut self, account: i64, before: &str) -> Result<u64> {
         let mut sql = Sql::new("DELETE FROM sync_log WHERE account_id = ");
@@ -234,76 +305,5 @@ impl Tx {
         ev.bind_int(account).push(" AND at < ").bind_text(before);
         self.execute(&ev).await?;
         Ok(n)
-    }
-
-    pub async fn account_ids(&mut self) -> Result<Vec<i64>> {
-        self.fetch_all(&Sql::new("SELECT id FROM accounts ORDER BY id"))
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get(0)?))
-            .collect()
-    }
-
-    // ---- report aggregates ----
-
-    /// Seats freed per product since a time.
-    pub async fn freed_since(&mut self, account: i64, since: &str) -> Result<Vec<(String, i64)>> {
-        let mut sql = Sql::new("SELECT product, COUNT(*) FROM seat_events WHERE account_id = ");
-        sql.bind_int(account)
-            .push(" AND change = 'freed' AND at >= ")
-            .bind_text(since)
-            .push(" GROUP BY product ORDER BY product");
-        self.fetch_all(&sql)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
-    }
-
-    /// Users by status: (active, suspended, waitlisted for something).
-    pub async fn user_counts(&mut self, account: i64) -> Result<(i64, i64, i64)> {
-        let mut a = Sql::new("SELECT COUNT(*) FROM users WHERE active = 1 AND account_id = ");
-        a.bind_int(account);
-        let mut s = Sql::new("SELECT COUNT(*) FROM users WHERE active = 0 AND account_id = ");
-        s.bind_int(account);
-        let mut w = Sql::new("SELECT COUNT(DISTINCT user_id) FROM seats WHERE state = 'waitlisted' AND account_id = ");
-        w.bind_int(account);
-        Ok((
-            self.fetch_count(&a).await?,
-            self.fetch_count(&s).await?,
-            self.fetch_count(&w).await?,
-        ))
-    }
-
-    /// Conflicts by kind and status.
-    pub async fn conflict_counts(&mut self, account: i64) -> Result<Vec<(String, String, i64)>> {
-        let mut sql = Sql::new("SELECT kind, status, COUNT(*) FROM conflicts WHERE account_id = ");
-        sql.bind_int(account)
-            .push(" GROUP BY kind, status ORDER BY kind, status");
-        self.fetch_all(&sql)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
-    }
-
-    /// Log entries per day and status since a time.
-    pub async fn sync_per_day(
-        &mut self,
-        account: i64,
-        since: &str,
-    ) -> Result<Vec<(String, String, i64)>> {
-        let mut sql = Sql::new(
-            "SELECT substr(at, 1, 10), status, COUNT(*) FROM sync_log WHERE account_id = ",
-        );
-        sql.bind_int(account)
-            .push(" AND at >= ")
-            .bind_text(since)
-            .push(" GROUP BY substr(at, 1, 10), status ORDER BY 1, 2");
-        self.fetch_all(&sql)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
     }
 }

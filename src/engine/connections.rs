@@ -1,0 +1,207 @@
+//! Identity-provider connections: each a name and its bearer tokens (random, shown once,
+//! stored hashed, revocable), and the SCIM authentication that turns a token into the
+//! account it acts for.
+
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::auth::{self, Principal};
+use crate::scim::ScimError;
+
+use super::authz::require_write;
+use super::error::EngineError;
+use super::synclog::{Change, Ctx, Draft};
+use super::Engine;
+
+/// `POST /admin/v1/connections`.
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnection {
+    /// The connection's name, e.g. `okta-prod`.
+    #[validate(custom(
+        function = "super::input::connection_name",
+        code = "invalid_value",
+        message = "name is the connection's name, e.g. okta-prod (at most 100 characters)"
+    ))]
+    pub name: String,
+}
+
+impl super::input::Input for NewConnection {
+    const FIELDS: &'static [&'static str] = &["name"];
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub status: &'static str,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionList {
+    pub connections: Vec<ConnectionView>,
+}
+
+/// A new connection's token: in this answer only.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedConnection {
+    pub name: String,
+    pub token: String,
+    pub note: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub revoked: u64,
+}
+
+impl Engine {
+    /// A new bearer token for a named connection of the account; shown once, stored hashed.
+    pub async fn create_token(&self, slug: &str, name: &str) -> Result<String, EngineError> {
+        let mut tx = self.store.write().await?;
+        let account = tx
+            .account_by_slug(slug)
+            .await?
+            .ok_or_else(|| EngineError::not_found(format!("no account '{slug}'")))?;
+        let token = auth::new_token();
+        tx.insert_token(
+            account.id,
+            &auth::new_token_id(),
+            name,
+            &auth::hash_token(&token),
+            &self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Revokes the live tokens of a connection, by connection name or token id.
+    pub async fn revoke_token(&self, slug: &str, id_or_name: &str) -> Result<u64, EngineError> {
+        let mut tx = self.store.write().await?;
+        let account = tx
+            .account_by_slug(slug)
+            .await?
+            .ok_or_else(|| EngineError::not_found(format!("no account '{slug}'")))?;
+        let n = tx
+            .revoke_tokens(account.id, id_or_name, &self.now())
+            .await?;
+        if n == 0 {
+            return Err(EngineError::not_found(format!(
+                "no live token '{id_or_name}' in account '{slug}'"
+            )));
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn list_tokens(
+        &self,
+        slug: &str,
+    ) -> Result<Vec<crate::store::accounts::TokenInfo>, EngineError> {
+        let account = self.account(slug).await?;
+        Ok(self.store.read().await?.list_tokens(account.id).await?)
+    }
+
+    /// The principal a bearer token stands for.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, ScimError> {
+        let hash = auth::hash_token(token);
+        let found = self.store.read().await?.token_by_hash(&hash).await?;
+        match found {
+            Some((account, connection, stored)) if auth::hashes_match(&hash, &stored) => {
+                Ok(Principal {
+                    account_id: account.id,
+                    account: account.slug,
+                    connection,
+                })
+            }
+            _ => Err(ScimError::Unauthorized {
+                detail: "the bearer token is missing, unknown or revoked".into(),
+            }),
+        }
+    }
+
+    pub async fn connections(&self, ap: &AdminPrincipal) -> Result<ConnectionList, EngineError> {
+        let tokens = self.list_tokens(&ap.account).await?;
+        Ok(ConnectionList {
+            connections: tokens
+                .into_iter()
+                .map(|t| ConnectionView {
+                    status: if t.revoked.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    },
+                    id: t.id,
+                    name: t.name,
+                    created: t.created,
+                    revoked_at: t.revoked,
+                })
+                .collect(),
+        })
+    }
+
+    /// A new bearer token for a named connection; the token is in this answer only.
+    pub async fn create_connection(
+        &self,
+        ap: &AdminPrincipal,
+        input: &NewConnection,
+        ctx: &Ctx,
+    ) -> Result<CreatedConnection, EngineError> {
+        require_write(ap)?;
+        let name = input.name.trim().to_string();
+        let token = self.create_token(&ap.account, &name).await?;
+        let change = Change {
+            attribute: "token".into(),
+            old: None,
+            new: Some(serde_json::Value::String("[redacted]".into())),
+        };
+        self.log_connection(ap, ctx, Some(&name), vec![change])
+            .await?;
+        Ok(CreatedConnection {
+            name,
+            token,
+            note: "shown once: store it in the identity provider now",
+        })
+    }
+
+    /// Revokes a connection's live tokens, by connection name or token id.
+    pub async fn revoke_connection(
+        &self,
+        ap: &AdminPrincipal,
+        id_or_name: &str,
+        ctx: &Ctx,
+    ) -> Result<Revoked, EngineError> {
+        require_write(ap)?;
+        let n = self.revoke_token(&ap.account, id_or_name).await?;
+        let change = Change {
+            attribute: "revoked tokens".into(),
+            old: None,
+            new: Some(serde_json::Value::from(n)),
+        };
+        self.log_connection(ap, ctx, Some(id_or_name), vec![change])
+            .await?;
+        Ok(Revoked { revoked: n })
+    }
+
+    /// Logs an admin action on a connection, in a transaction of its own.
+    async fn log_connection(
+        &self,
+        ap: &AdminPrincipal,
+        ctx: &Ctx,
+        subject: Option<&str>,
+        changes: Vec<Change>,
+    ) -> Result<(), EngineError> {
+        let mut draft = Draft::new(None, "connection", subject);
+        draft.resource_type = Some("Connection");
+        draft.changes = changes;
+        let mut tx = self.store.write().await?;
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! Products and their license pools: how many seats were bought, how many are assigned and
+//! how many people wait. Adding licenses serves the waitlist at once; shrinking a pool below
+//! what is assigned is refused.
+
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::store::pools::Resize;
+
+use super::authz::require_write;
+use super::error::{EngineError, ErrorCode};
+use super::input::valid_product;
+use super::resources::seat_summary;
+use super::seats::SeatChange;
+use super::synclog::{Change, Ctx, Draft};
+use super::Engine;
+
+/// `PUT /admin/v1/products/{product}`.
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct SetLicenses {
+    #[validate(range(
+        min = 0,
+        max = 10_000_000,
+        message = "seats must be a whole number from 0 to 10000000"
+    ))]
+    pub seats: i64,
+}
+
+impl super::input::Input for SetLicenses {
+    const FIELDS: &'static [&'static str] = &["seats"];
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolView {
+    pub product: String,
+    pub capacity: i64,
+    pub assigned: i64,
+    pub waitlisted: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolList {
+    pub products: Vec<PoolView>,
+}
+
+/// A pool after a change, and the seats the change moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolChanged {
+    #[serde(flatten)]
+    pub pool: PoolView,
+    pub seat_changes: Vec<SeatChange>,
+}
+
+impl From<crate::store::pools::Pool> for PoolView {
+    fn from(p: crate::store::pools::Pool) -> Self {
+        PoolView {
+            product: p.product,
+            capacity: p.capacity,
+            assigned: p.assigned,
+            waitlisted: p.waitlisted,
+        }
+    }
+}
+
+impl Engine {
+    pub async fn products(&self, ap: &AdminPrincipal) -> Result<PoolList, EngineError> {
+        let mut conn = self.store.read().await?;
+        let mut products: Vec<PoolView> = conn
+            .list_pools(ap.account_id)
+            .await?
+            .into_iter()
+            .map(PoolView::from)
+            .collect();
+        // Products users wait for but nobody bought yet.
+        for (product, waiting) in conn.waitlisted_without_pool(ap.account_id).await? {
+            products.push(PoolView {
+                product,
+                capacity: 0,
+                assigned: 0,
+                waitlisted: waiting,
+            });
+        }
+        products.sort_by(|a, b| a.product.cmp(&b.product));
+        Ok(PoolList { products })
+    }
+
+    /// Creates or resizes a pool, then serves its waitlist.
+    pub async fn set_licenses(
+        &self,
+        ap: &AdminPrincipal,
+        product: &str,
+        input: &SetLicenses,
+        ctx: &Ctx,
+    ) -> Result<PoolChanged, EngineError> {
+        require_write(ap)?;
+        if !valid_product(product) {
+            return Err(EngineError::invalid(
+                ErrorCode::InvalidProduct,
+                "product",
+                "a product name is lower-case letters, digits, '-' and '_' (at most 63)",
+            ));
+        }
+        let seats = input.seats;
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let before = tx
+            .list_pools(ap.account_id)
+            .await?
+            .into_iter()
+            .find(|p| p.product == product)
+            .map(|p| p.capacity);
+        if let Resize::BelowAssigned { assigned } =
+            tx.set_capacity(ap.account_id, product, seats, &now).await?
+        {
+            return Err(EngineError::refused(
+                ErrorCode::SeatsInUse,
+                format!(
+                    "{assigned} seats of '{product}' are assigned, more than {seats}: suspend or remove users (or change rules) to free seats first"
+                ),
+            ));
+        }
+        let mut changes = vec![];
+        self.serve_waitlist(&mut tx, ap.account_id, product, &now, &mut changes)
+            .await?;
+        let pool = tx
+            .list_pools(ap.account_id)
+            .await?
+            .into_iter()
+            .find(|p| p.product == product)
+            .map(PoolView::from)
+            .ok_or_else(|| EngineError::internal(format!("pool {product} vanished")))?;
+        let mut draft = Draft::new(None, "licenses", Some(product));
+        draft.resource_type = Some("Product");
+        draft.changes = vec![Change {
+            attribute: "capacity".into(),
+            old: before.map(serde_json::Value::from),
+            new: Some(serde_json::Value::from(seats)),
+        }];
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
+        tx.commit().await?;
+        Ok(PoolChanged {
+            pool,
+            seat_changes: changes,
+        })
+    }
+
+    /// `roster licenses set`: the same as the admin API, acting as the account's admin.
+    pub async fn cli_set_licenses(
+        &self,
+        slug: &str,
+        product: &str,
+        seats: i64,
+    ) -> Result<PoolChanged, EngineError> {
+        let ap = self.cli_principal(slug).await?;
+        let input = super::input::validated(SetLicenses { seats })?;
+        let ctx = Ctx::new(
+            "cli",
+            "CLI",
+            &format!("licenses set --product {product}"),
+            None,
+        );
+        self.set_licenses(&ap, product, &input, &ctx).await
+    }
+}

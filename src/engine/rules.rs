@@ -1,0 +1,198 @@
+//! Mapping rules: members of a group, or users matching a SCIM filter, hold a product. A
+//! rule added or deleted is applied to every user at once, in the same transaction.
+
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::grammar;
+use crate::scim::query::compile_filter;
+use crate::scim::ResourceKind;
+use crate::store::rules::RuleRow;
+
+use super::authz::require_write;
+use super::error::{EngineError, ErrorCode};
+use super::resources::seat_summary;
+use super::seats::SeatChange;
+use super::synclog::{Change, Ctx, Draft};
+use super::Engine;
+
+/// `POST /admin/v1/rules`: a product and either a group id or a SCIM filter.
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewRule {
+    #[validate(custom(
+        function = "super::input::product_name",
+        message = "product must be a product name (lower-case letters, digits, '-', '_')"
+    ))]
+    pub product: String,
+    #[validate(length(min = 1, max = 1024, message = "group is a group's id"))]
+    pub group: Option<String>,
+    #[validate(length(
+        min = 1,
+        max = 65536,
+        code = "invalid_filter",
+        message = "filter is a SCIM filter of at most 64 KiB"
+    ))]
+    pub filter: Option<String>,
+}
+
+impl super::input::Input for NewRule {
+    const FIELDS: &'static [&'static str] = &["product", "group", "filter"];
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleView {
+    pub id: String,
+    pub product: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    pub created: String,
+}
+
+impl From<RuleRow> for RuleView {
+    fn from(r: RuleRow) -> Self {
+        RuleView {
+            id: r.id,
+            product: r.product,
+            group: r.group_id,
+            filter: r.filter,
+            created: r.created,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleList {
+    pub rules: Vec<RuleView>,
+}
+
+/// A rule just added, and the seats it moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleAdded {
+    #[serde(flatten)]
+    pub rule: RuleView,
+    pub seat_changes: Vec<SeatChange>,
+}
+
+/// A rule just deleted, and the seats that moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleDeleted {
+    pub deleted: String,
+    pub seat_changes: Vec<SeatChange>,
+}
+
+impl Engine {
+    pub async fn rules(&self, ap: &AdminPrincipal) -> Result<RuleList, EngineError> {
+        let rows = self.store.read().await?.list_rules(ap.account_id).await?;
+        Ok(RuleList {
+            rules: rows.into_iter().map(RuleView::from).collect(),
+        })
+    }
+
+    /// Adds a rule and applies it at once.
+    pub async fn add_rule(
+        &self,
+        ap: &AdminPrincipal,
+        input: &NewRule,
+        ctx: &Ctx,
+    ) -> Result<RuleAdded, EngineError> {
+        require_write(ap)?;
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        match (&input.group, &input.filter) {
+            (Some(g), None) => {
+                if tx
+                    .get_resource(ap.account_id, ResourceKind::Group, g)
+                    .await?
+                    .is_none()
+                {
+                    return Err(EngineError::invalid(
+                        ErrorCode::UnknownGroup,
+                        "group",
+                        format!("no group with id {g} in this account"),
+                    ));
+                }
+            }
+            (None, Some(f)) => {
+                let parsed = grammar::parse_filter(f).map_err(|e| {
+                    EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.render(f))
+                })?;
+                compile_filter(self.registry(), ResourceKind::User, &parsed).map_err(|e| {
+                    EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
+                })?;
+            }
+            _ => {
+                return Err(EngineError::invalid(
+                    ErrorCode::InvalidRule,
+                    "group",
+                    "a rule names either a group or a filter, not both and not neither",
+                ))
+            }
+        }
+        let rule = RuleRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            product: input.product.clone(),
+            group_id: input.group.clone(),
+            filter: input.filter.clone(),
+            created: now.clone(),
+        };
+        tx.insert_rule(ap.account_id, &rule).await?;
+        let mut changes = vec![];
+        self.reconcile_all(&mut tx, ap.account_id, &now, &mut changes)
+            .await?;
+        let mut draft = Draft::new(None, "rule", Some(&rule.id));
+        draft.resource_type = Some("Rule");
+        draft.changes = vec![Change {
+            attribute: "rule".into(),
+            old: None,
+            new: Some(serde_json::json!({
+                "product": rule.product, "group": rule.group_id, "filter": rule.filter
+            })),
+        }];
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 201)
+            .await?;
+        tx.commit().await?;
+        Ok(RuleAdded {
+            rule: RuleView::from(rule),
+            seat_changes: changes,
+        })
+    }
+
+    pub async fn delete_rule(
+        &self,
+        ap: &AdminPrincipal,
+        id: &str,
+        ctx: &Ctx,
+    ) -> Result<RuleDeleted, EngineError> {
+        require_write(ap)?;
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        if !tx.delete_rule(ap.account_id, id).await? {
+            return Err(EngineError::not_found(format!("no rule {id}")));
+        }
+        let mut changes = vec![];
+        self.reconcile_all(&mut tx, ap.account_id, &now, &mut changes)
+            .await?;
+        let mut draft = Draft::new(None, "rule", Some(id));
+        draft.resource_type = Some("Rule");
+        draft.changes = vec![Change {
+            attribute: "rule".into(),
+            old: Some(serde_json::Value::String(id.to_string())),
+            new: None,
+        }];
+        draft.seat_changes = changes.clone();
+        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
+        tx.commit().await?;
+        Ok(RuleDeleted {
+            deleted: id.to_string(),
+            seat_changes: changes,
+        })
+    }
+}

@@ -1,0 +1,310 @@
+//! Users as the account admin handles them: listed with the SCIM filter grammar, added one
+//! by hand (the same path as one row of an import), suspended, reactivated (the same path as
+//! a SCIM PATCH of `active`) and deleted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use validator::Validate;
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::auth::Principal;
+use crate::scim::patch;
+use crate::scim::resource::Stored;
+use crate::scim::{ResourceKind, ScimError, ScimType};
+use crate::store::ReadConn;
+
+use super::authz::{as_scim, require_write};
+use super::error::{EngineError, ErrorCode, Fail};
+use super::import::{Row, RowReport};
+use super::seats::SeatChange;
+use super::synclog::{Ctx, Draft};
+use super::Engine;
+
+/// A user as the admin API shows one.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub user_name: Option<Value>,
+    pub emails: Value,
+    pub status: &'static str,
+    pub seats: Vec<SeatView>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeatView {
+    pub product: String,
+    pub state: String,
+    pub since: String,
+}
+
+impl From<&Stored> for UserView {
+    fn from(s: &Stored) -> Self {
+        let active = s.doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+        UserView {
+            id: s.id.clone(),
+            user_name: s.doc.get("userName").cloned(),
+            emails: s.doc.get("emails").cloned().unwrap_or(Value::Array(vec![])),
+            status: if active { "active" } else { "suspended" },
+            seats: s
+                .seats
+                .iter()
+                .flatten()
+                .map(|seat| SeatView {
+                    product: seat.product.clone(),
+                    state: seat.state.clone(),
+                    since: seat.since.clone(),
+                })
+                .collect(),
+            version: s.version,
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPage {
+    pub total: u64,
+    pub start_index: u64,
+    pub users: Vec<UserView>,
+}
+
+/// A user after a suspend or reactivate, and the seats that moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserChanged {
+    pub user: UserView,
+    pub seat_changes: Vec<SeatChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserDeleted {
+    pub deleted: String,
+    pub seat_changes: Vec<SeatChange>,
+}
+
+/// `POST /admin/v1/users`: one user by hand, the columns of an import row.
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    #[validate(email(code = "invalid_email", message = "email must be an email address"))]
+    pub email: String,
+    #[serde(rename = "userName", default)]
+    #[validate(length(max = 1024, message = "userName is at most 1024 characters"))]
+    pub user_name: Option<String>,
+    #[serde(rename = "givenName", default)]
+    #[validate(length(max = 1024, message = "givenName is at most 1024 characters"))]
+    pub given_name: Option<String>,
+    #[serde(rename = "familyName", default)]
+    #[validate(length(max = 1024, message = "familyName is at most 1024 characters"))]
+    pub family_name: Option<String>,
+    #[serde(default)]
+    #[validate(custom(
+        function = "products_named",
+        code = "invalid_product",
+        message = "products are product names (lower-case letters, digits, '-', '_')"
+    ))]
+    pub products: Vec<String>,
+    #[serde(default)]
+    #[validate(length(max = 1000, message = "at most 1000 groups"))]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+fn products_named(products: &[String]) -> Result<(), validator::ValidationError> {
+    products
+        .iter()
+        .try_for_each(|p| super::input::product_name(p))
+}
+
+impl super::input::Input for NewUser {
+    const FIELDS: &'static [&'static str] = &[
+        "email",
+        "userName",
+        "givenName",
+        "familyName",
+        "products",
+        "groups",
+        "active",
+    ];
+}
+
+impl NewUser {
+    /// The import row this user is.
+    fn row(&self) -> Row {
+        let email = self.email.trim().to_string();
+        Row {
+            line: 2,
+            user_name: self
+                .user_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(&email)
+                .to_string(),
+            email,
+            given_name: trimmed(self.given_name.as_deref()),
+            family_name: trimmed(self.family_name.as_deref()),
+            products: listed(&self.products),
+            groups: listed(&self.groups),
+            active: self.active.unwrap_or(true),
+            problem: None,
+        }
+    }
+}
+
+fn trimmed(s: Option<&str>) -> String {
+    s.map(str::trim).unwrap_or_default().to_string()
+}
+
+fn listed(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i.trim().to_string())
+        .filter(|i| !i.is_empty())
+        .collect()
+}
+
+impl Engine {
+    /// Users of the account, filtered with the SCIM grammar, one page.
+    pub async fn admin_users(
+        &self,
+        ap: &AdminPrincipal,
+        filter: Option<&str>,
+        start_index: Option<&str>,
+        count: Option<&str>,
+    ) -> Result<UserPage, EngineError> {
+        let params = crate::scim::list::ListParams {
+            filter: filter.map(str::to_string),
+            start_index: start_index.map(str::to_string),
+            count: count.map(str::to_string),
+            ..Default::default()
+        };
+        let q = params
+            .compile(self.registry(), ResourceKind::User)
+            .map_err(|e| match e.scim_type() {
+                Some(ScimType::InvalidFilter) => {
+                    EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
+                }
+                _ => EngineError::from(e),
+            })?;
+        let p = as_scim(ap);
+        let ctx = Ctx::new(
+            format!("admin:{}", ap.subject),
+            "GET",
+            "/admin/v1/users",
+            None,
+        );
+        let (total, items) = self.list(&p, ResourceKind::User, &q, &ctx).await?;
+        Ok(UserPage {
+            total,
+            start_index: q.start_index,
+            users: items.iter().map(UserView::from).collect(),
+        })
+    }
+
+    /// Adds (or updates) one user by hand: the same as one row of an import.
+    pub async fn admin_add_user(
+        &self,
+        ap: &AdminPrincipal,
+        input: &NewUser,
+        ctx: &Ctx,
+    ) -> Result<RowReport, EngineError> {
+        require_write(ap)?;
+        let report = self
+            .import_rows(ap, vec![input.row()], false, ctx, &|_, _| {})
+            .await?;
+        let row = report
+            .report
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::internal("no row imported"))?;
+        if row.result != "failed" {
+            return Ok(row);
+        }
+        let code = if row.conflicts.iter().any(|c| c == "email_in_use") {
+            ErrorCode::EmailInUse
+        } else {
+            ErrorCode::InvalidUser
+        };
+        Err(EngineError::refused(code, row.reason.unwrap_or_default()))
+    }
+
+    pub async fn admin_delete_user(
+        &self,
+        ap: &AdminPrincipal,
+        id: &str,
+        ctx: &Ctx,
+    ) -> Result<UserDeleted, EngineError> {
+        require_write(ap)?;
+        let p = as_scim(ap);
+        let seat_changes = self.delete(&p, ResourceKind::User, id, None, ctx).await?;
+        Ok(UserDeleted {
+            deleted: id.to_string(),
+            seat_changes,
+        })
+    }
+
+    /// Suspends (`active=false`) or reactivates a user through the same path as a SCIM
+    /// PATCH: seats are freed or taken again per policy, in one transaction.
+    pub async fn set_active(
+        &self,
+        ap: &AdminPrincipal,
+        user: &str,
+        active: bool,
+        ctx: &Ctx,
+    ) -> Result<UserChanged, EngineError> {
+        require_write(ap)?;
+        let p = as_scim(ap);
+        let mut draft = Draft::new(Some(ResourceKind::User), "update", Some(user));
+        let draft_ref = &mut draft;
+        let body = json!({"Operations": [{"op": "replace", "path": "active", "value": active}]});
+        let r = async {
+            let mut notes = vec![];
+            let ops = patch::parse_request(&body, &mut notes)?;
+            let mut tx = self.store.write().await?;
+            let current = self.load_user(&mut tx, &p, user).await?;
+            let applied = patch::apply(
+                self.registry(),
+                ResourceKind::User,
+                &current.doc,
+                &ops,
+                &mut notes,
+            )?;
+            let out = self
+                .write_patched(
+                    &mut tx,
+                    &p,
+                    ResourceKind::User,
+                    &current,
+                    applied,
+                    notes,
+                    false,
+                )
+                .await?;
+            self.finish_draft(draft_ref, ResourceKind::User, Some(&current.doc), &out);
+            self.log_in(&mut tx, p.account_id, ctx, draft_ref, 200)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, Fail>(out)
+        }
+        .await;
+        let out = self.settle(p.account_id, ctx, &draft, r).await?;
+        Ok(UserChanged {
+            user: UserView::from(&out.resource),
+            seat_changes: out.seat_changes,
+        })
+    }
+
+    /// A user of the principal's account, or 404.
+    pub(crate) async fn load_user(
+        &self,
+        tx: &mut ReadConn,
+        p: &Principal,
+        id: &str,
+    ) -> Result<Stored, Fail> {
+        tx.get_resource(p.account_id, ResourceKind::User, id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")).into())
+    }
+}

@@ -1,0 +1,202 @@
+//! What every admin handler needs, done once: the admin token turned into a principal and
+//! the request's sync-log context ([`Admin`]), a JSON body turned into a checked input
+//! ([`Body`]), and engine errors turned into `{"error": {"code", "message", "field"}}`
+//! (`ResponseError`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use futures_util::Stream;
+use serde::Serialize;
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::engine::input::{self, Input};
+use crate::engine::synclog::Ctx;
+use crate::engine::{Engine, EngineError, ErrorCode};
+
+use crate::http::body::{read_bytes, BodyError};
+
+/// Largest admin JSON body.
+const MAX_BODY: usize = 1024 * 1024;
+
+impl ResponseError for EngineError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        #[derive(Serialize)]
+        struct Detail<'a> {
+            code: ErrorCode,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+        }
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Detail<'a>,
+        }
+        let detail = match self {
+            EngineError::Refused {
+                code,
+                message,
+                field,
+            } => Detail {
+                code: *code,
+                message,
+                field: field.as_deref(),
+            },
+            EngineError::Internal(cause) => {
+                // The cause is logged here, once, in the request's span; the client learns
+                // nothing of it.
+                tracing::error!(error = %cause, "internal error");
+                Detail {
+                    code: ErrorCode::Internal,
+                    message: "internal server error",
+                    field: None,
+                }
+            }
+        };
+        let mut resp = HttpResponse::build(self.status_code()).json(Body { error: detail });
+        if self.code() == ErrorCode::Unauthorized {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"roster-admin\""),
+            );
+        }
+        resp
+    }
+}
+
+/// An authenticated admin request: who is asking, and the context its sync-log entry gets.
+pub struct Admin {
+    pub principal: AdminPrincipal,
+    pub ctx: Ctx,
+}
+
+impl FromRequest for Admin {
+    type Error = EngineError;
+    type Future = Pin<Box<dyn Future<Output = Result<Admin, EngineError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let engine = req
+                .app_data::<web::Data<Engine>>()
+                .ok_or_else(|| EngineError::internal("the engine is not configured"))?;
+            let token = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::auth::bearer)
+                .ok_or_else(|| {
+                    EngineError::unauthorized("send 'Authorization: Bearer <admin token>'")
+                })?;
+            let principal = engine.authenticate_admin(token).await?;
+            let ctx = Ctx::new(
+                format!("admin:{}", principal.subject),
+                req.method().as_str(),
+                req.path(),
+                crate::http::scim::request_id(&req),
+            );
+            Ok(Admin { principal, ctx })
+        })
+    }
+}
+
+/// A JSON body, parsed into a typed input and checked.
+pub struct Body<T>(pub T);
+
+impl<T: Input + 'static> FromRequest for Body<T> {
+    type Error = EngineError;
+    type Future = Pin<Box<dyn Future<Output = Result<Body<T>, EngineError>>>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let payload = payload.take();
+        Box::pin(async move {
+            let value = json_body(payload).await?;
+            Ok(Body(input::parse::<T>(value)?))
+        })
+    }
+}
+
+/// A JSON body without a typed shape (settings are checked field by field by the engine).
+pub async fn json_body(
+    payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+) -> Result<serde_json::Value, EngineError> {
+    let bytes = read_bytes(payload, MAX_BODY).await.map_err(body_error)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        EngineError::refused(
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// A raw body of at most `limit` bytes (an import's CSV).
+pub async fn read_limited(
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, EngineError> {
+    read_bytes(payload, limit).await.map_err(body_error)
+}
+
+fn body_error(e: BodyError) -> EngineError {
+    match e {
+        BodyError::TooLarge(limit) => EngineError::refused(
+            ErrorCode::TooLarge,
+            format!("the body is larger than {limit} bytes: split it"),
+        ),
+        BodyError::Unreadable(e) => EngineError::refused(
+            ErrorCode::InvalidRequest,
+            format!("could not read the body: {e}"),
+        ),
+    }
+}
+
+/// A query string that does not fit the endpoint's parameters: a 400 in the admin API's
+/// shape, not actix's plain text.
+pub fn query_error(e: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    EngineError::refused(
+        ErrorCode::InvalidValue,
+        format!("the query string is not valid here: {e}"),
+    )
+    .into()
+}
+
+/// Whether the client asked for CSV (`?format=csv` or `Accept: text/csv`).
+pub fn wants_csv(req: &HttpRequest, format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.eq_ignore_ascii_case("csv"))
+        || req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"))
+}
+
+/// A CSV download.
+pub fn csv_response(
+    name: &str,
+    header_row: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<HttpResponse, EngineError> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(header_row).map_err(EngineError::internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(EngineError::internal)?;
+    }
+    let bytes = w.into_inner().map_err(EngineError::internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.csv\""),
+        ))
+        .body(bytes))
+}

@@ -1,0 +1,330 @@
+//! The admin API under `/admin/v1`: JSON in and out, an admin token (a JWT Roster signed)
+//! decides the account. Each handler extracts ([`Admin`], [`Body`], path and query), makes
+//! one engine call and replies; errors are `{"error": {"code", "message", "field"}}`.
+
+mod extract;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::engine::connections::NewConnection;
+use crate::engine::pools::SetLicenses;
+use crate::engine::rules::NewRule;
+use crate::engine::synclog::{entry_json, LogFilter};
+use crate::engine::transfer::TransferTo;
+use crate::engine::users::NewUser;
+use crate::engine::{Engine, EngineError, ErrorCode};
+
+use extract::{csv_response, json_body, query_error, wants_csv};
+pub use extract::{Admin, Body};
+
+type Reply = Result<HttpResponse, EngineError>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1")
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .route("/products", web::get().to(products))
+            .route("/products/{product}", web::put().to(put_product))
+            .route("/settings", web::get().to(settings))
+            .route("/settings", web::patch().to(patch_settings))
+            .route("/rules", web::get().to(rules))
+            .route("/rules", web::post().to(add_rule))
+            .route("/rules/{id}", web::delete().to(delete_rule))
+            .route("/conflicts", web::get().to(conflicts))
+            .route("/sync-log", web::get().to(sync_log))
+            .route("/imports", web::post().to(import))
+            .route("/users", web::get().to(users))
+            .route("/users", web::post().to(add_user))
+            .route("/users/{id}", web::delete().to(delete_user))
+            .route("/reports/{name}", web::get().to(report))
+            .route("/connections", web::get().to(connections))
+            .route("/connections", web::post().to(create_connection))
+            .route("/connections/{id}", web::delete().to(revoke_connection))
+            .route("/users/{id}/suspend", web::post().to(suspend))
+            .route("/users/{id}/reactivate", web::post().to(reactivate))
+            .route("/users/{id}/transfer", web::post().to(transfer))
+            .default_service(web::route().to(unknown)),
+    );
+}
+
+fn ok(body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+fn created(body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Created().json(body)
+}
+
+async fn unknown() -> Reply {
+    Err(EngineError::not_found("no such admin endpoint"))
+}
+
+async fn products(a: Admin, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.products(&a.principal).await?))
+}
+
+async fn put_product(
+    a: Admin,
+    product: web::Path<String>,
+    Body(input): Body<SetLicenses>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(ok(engine
+        .set_licenses(&a.principal, &product, &input, &a.ctx)
+        .await?))
+}
+
+async fn settings(a: Admin, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.settings(&a.principal).await?))
+}
+
+async fn patch_settings(a: Admin, payload: web::Payload, engine: web::Data<Engine>) -> Reply {
+    let patch = json_body(payload).await?;
+    Ok(ok(engine
+        .patch_settings(&a.principal, &patch, &a.ctx)
+        .await?))
+}
+
+async fn rules(a: Admin, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.rules(&a.principal).await?))
+}
+
+async fn add_rule(a: Admin, Body(input): Body<NewRule>, engine: web::Data<Engine>) -> Reply {
+    Ok(created(
+        engine.add_rule(&a.principal, &input, &a.ctx).await?,
+    ))
+}
+
+async fn delete_rule(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.delete_rule(&a.principal, &id, &a.ctx).await?))
+}
+
+#[derive(Deserialize)]
+struct ConflictQuery {
+    status: Option<String>,
+}
+
+async fn conflicts(a: Admin, q: web::Query<ConflictQuery>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine
+        .conflicts(&a.principal, q.status.as_deref())
+        .await?))
+}
+
+async fn suspend(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine
+        .set_active(&a.principal, &id, false, &a.ctx)
+        .await?))
+}
+
+async fn reactivate(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine
+        .set_active(&a.principal, &id, true, &a.ctx)
+        .await?))
+}
+
+async fn transfer(
+    a: Admin,
+    id: web::Path<String>,
+    Body(input): Body<TransferTo>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(ok(engine
+        .transfer(&a.principal, &id, &input, &a.ctx)
+        .await?))
+}
+
+async fn connections(a: Admin, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.connections(&a.principal).await?))
+}
+
+async fn create_connection(
+    a: Admin,
+    Body(input): Body<NewConnection>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(created(
+        engine
+            .create_connection(&a.principal, &input, &a.ctx)
+            .await?,
+    ))
+}
+
+async fn revoke_connection(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine
+        .revoke_connection(&a.principal, &id, &a.ctx)
+        .await?))
+}
+
+#[derive(Deserialize)]
+struct SyncLogQuery {
+    #[serde(flatten)]
+    filter: LogFilter,
+    format: Option<String>,
+}
+
+const SYNC_LOG_COLUMNS: [&str; 20] = [
+    "at",
+    "actor",
+    "request_id",
+    "method",
+    "path",
+    "resource_type",
+    "resource_id",
+    "user_name",
+    "action",
+    "status",
+    "http_status",
+    "scim_type",
+    "detail",
+    "error_code",
+    "recommended_action",
+    "notes",
+    "modified_properties",
+    "seat_changes",
+    "steps",
+    "latency_ms",
+];
+
+async fn sync_log(
+    req: HttpRequest,
+    a: Admin,
+    q: web::Query<SyncLogQuery>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let (rows, next) = engine.sync_log(&a.principal, &q.filter).await?;
+    if wants_csv(&req, q.format.as_deref()) {
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        let lines = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.at.clone(),
+                    r.actor.clone(),
+                    r.request_id.clone(),
+                    r.method.clone(),
+                    r.path.clone(),
+                    opt(&r.resource_type),
+                    opt(&r.resource_id),
+                    opt(&r.user_name),
+                    r.action.clone(),
+                    r.status.clone(),
+                    r.http_status.to_string(),
+                    opt(&r.scim_type),
+                    opt(&r.detail),
+                    opt(&r.error_code),
+                    opt(&r.recommended_action),
+                    r.notes.clone(),
+                    r.changes.clone(),
+                    r.seat_changes.clone(),
+                    r.steps.clone(),
+                    r.latency_ms.to_string(),
+                ]
+            })
+            .collect();
+        return csv_response("sync-log", &SYNC_LOG_COLUMNS, lines);
+    }
+    Ok(ok(json!({
+        "entries": rows.iter().map(entry_json).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// Largest CSV an import takes (about 500,000 rows).
+const MAX_IMPORT: usize = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    dry_run: Option<String>,
+}
+
+async fn import(
+    a: Admin,
+    q: web::Query<ImportQuery>,
+    payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let dry_run = match q.dry_run.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(_) => {
+            return Err(EngineError::invalid(
+                ErrorCode::InvalidValue,
+                "dry_run",
+                "dry_run is true or false",
+            ));
+        }
+    };
+    let body = extract::read_limited(payload, MAX_IMPORT).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| EngineError::refused(ErrorCode::InvalidCsv, "the file is not UTF-8 text"))?;
+    Ok(ok(engine
+        .import(&a.principal, text, dry_run, &a.ctx, &|_, _| {})
+        .await?))
+}
+
+#[derive(Deserialize)]
+struct UsersQuery {
+    filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    start_index: Option<String>,
+    count: Option<String>,
+}
+
+async fn users(a: Admin, q: web::Query<UsersQuery>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine
+        .admin_users(
+            &a.principal,
+            q.filter.as_deref(),
+            q.start_index.as_deref(),
+            q.count.as_deref(),
+        )
+        .await?))
+}
+
+async fn add_user(a: Admin, Body(input): Body<NewUser>, engine: web::Data<Engine>) -> Reply {
+    let row = engine.admin_add_user(&a.principal, &input, &a.ctx).await?;
+    Ok(match row.result {
+        "created" => created(row),
+        _ => ok(row),
+    })
+}
+
+async fn delete_user(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine
+        .admin_delete_user(&a.principal, &id, &a.ctx)
+        .await?))
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+async fn report(
+    req: HttpRequest,
+    a: Admin,
+    name: web::Path<String>,
+    q: web::Query<ReportQuery>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let table = engine.report(&a.principal, &name).await?;
+    if wants_csv(&req, q.format.as_deref()) {
+        let rows = table
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        return csv_response(table.name, &table.columns, rows);
+    }
+    Ok(HttpResponse::build(StatusCode::OK).json(table.to_json()))
+}

@@ -1,0 +1,101 @@
+//! What can go wrong in the store. A unique violation is classified once, here, into the key
+//! it broke, so no caller ever reads a database's message text.
+
+/// The unique keys of the schema a write can collide with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// `users (account_id, user_name_lc)`: a userName taken in the account.
+    UserName,
+    /// `identities (email_lc)`: an email one account already holds.
+    Email,
+    /// `accounts (slug)`.
+    AccountSlug,
+    /// Any other key (a primary key of a row written twice).
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unique key violated: {0:?}")]
+    Unique(UniqueKey),
+    #[error("unsupported database URL: {0}")]
+    BadUrl(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored document is not valid JSON: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn classify(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Unique(unique_key(db.constraint(), db.message()));
+            }
+        }
+        StoreError::Sqlx(e)
+    }
+}
+
+/// PostgreSQL names the constraint; SQLite names none and reports the columns instead
+/// (`UNIQUE constraint failed: users.account_id, users.user_name_lc`), so its column list is
+/// the key there. Both map to the same [`UniqueKey`].
+fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
+    if let Some(name) = constraint {
+        return match name {
+            "users_user_name" => UniqueKey::UserName,
+            "identities_pkey" => UniqueKey::Email,
+            "accounts_slug_key" => UniqueKey::AccountSlug,
+            _ => UniqueKey::Other,
+        };
+    }
+    let columns = message
+        .split_once("constraint failed:")
+        .map(|(_, cols)| cols.trim())
+        .unwrap_or_default();
+    match columns {
+        "users.account_id, users.user_name_lc" => UniqueKey::UserName,
+        "identities.email_lc" => UniqueKey::Email,
+        "accounts.slug" => UniqueKey::AccountSlug,
+        _ => UniqueKey::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_name_the_same_keys() {
+        for (constraint, message, key) in [
+            (Some("users_user_name"), "", UniqueKey::UserName),
+            (Some("identities_pkey"), "", UniqueKey::Email),
+            (Some("accounts_slug_key"), "", UniqueKey::AccountSlug),
+            (Some("seats_pkey"), "", UniqueKey::Other),
+            (
+                None,
+                "UNIQUE constraint failed: users.account_id, users.user_name_lc",
+                UniqueKey::UserName,
+            ),
+            (
+                None,
+                "UNIQUE constraint failed: identities.email_lc",
+                UniqueKey::Email,
+            ),
+            (
+                None,
+                "UNIQUE constraint failed: accounts.slug",
+                UniqueKey::AccountSlug,
+            ),
+            (None, "something else", UniqueKey::Other),
+        ] {
+            assert_eq!(
+                unique_key(constraint, message),
+                key,
+                "{constraint:?} {message}"
+            );
+        }
+    }
+}

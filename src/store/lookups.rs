@@ -1,0 +1,121 @@
+//! Narrow lookups of users and groups by key, for rule evaluation, transfers and imports:
+//! ids and a few columns, never whole documents.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::sql::{in_list, Sql};
+use super::{ReadConn, Result};
+
+impl ReadConn {
+    pub async fn groups_of_user(&mut self, account: i64, user: &str) -> Result<Vec<String>> {
+        let mut sql = Sql::new("SELECT group_id FROM group_members WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND member_id = ")
+            .bind_text(user);
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+
+    /// Users that are direct members of a group.
+    pub async fn user_members(&mut self, account: i64, group: &str) -> Result<Vec<String>> {
+        let mut sql = Sql::new("SELECT member_id FROM group_members WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND group_id = ")
+            .bind_text(group)
+            .push(" AND member_type = 'User'");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+
+    pub async fn all_user_ids(&mut self, account: i64) -> Result<Vec<String>> {
+        let mut sql = Sql::new("SELECT id FROM users WHERE account_id = ");
+        sql.bind_int(account).push(" ORDER BY created, id");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+
+    /// userName and active flag of a user.
+    pub async fn user_brief(&mut self, account: i64, user: &str) -> Result<Option<(String, bool)>> {
+        let mut sql = Sql::new("SELECT user_name, active FROM users WHERE account_id = ");
+        sql.bind_int(account).push(" AND id = ").bind_text(user);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(r) => Some((r.try_get(0)?, r.try_get::<i64, _>(1)? != 0)),
+            None => None,
+        })
+    }
+
+    /// A user of the account by userName or email (lower-cased). Two indexed lookups: an
+    /// `OR` of the two would scan the account's users.
+    pub async fn user_by_email(&mut self, account: i64, email_lc: &str) -> Result<Option<String>> {
+        if let Some(id) = self.user_id_by_user_name(account, email_lc).await? {
+            return Ok(Some(id));
+        }
+        let mut sql = Sql::new("SELECT user_id FROM user_emails WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND value_lc = ")
+            .bind_text(email_lc)
+            .push(" ORDER BY user_id LIMIT 1");
+        self.fetch_text(&sql).await
+    }
+
+    /// Ids of the account's users with these userNames or emails (lower-cased), by key.
+    pub async fn users_by_keys(
+        &mut self,
+        account: i64,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(500) {
+            let mut a = Sql::new("SELECT user_name_lc, id FROM users WHERE account_id = ");
+            a.bind_int(account).push(" AND user_name_lc IN ");
+            in_list(&mut a, chunk);
+            let mut b = Sql::new("SELECT value_lc, user_id FROM user_emails WHERE account_id = ");
+            b.bind_int(account).push(" AND value_lc IN ");
+            in_list(&mut b, chunk);
+            b.push(" ORDER BY user_id DESC");
+            // userName matches win over email matches.
+            for sql in [b, a] {
+                for r in self.fetch_all(&sql).await? {
+                    out.insert(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn user_id_by_user_name(
+        &mut self,
+        account: i64,
+        user_name_lc: &str,
+    ) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT id FROM users WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND user_name_lc = ")
+            .bind_text(user_name_lc);
+        self.fetch_text(&sql).await
+    }
+
+    pub async fn group_id_by_name(
+        &mut self,
+        account: i64,
+        name_lc: &str,
+    ) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT id FROM scim_groups WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND display_name_lc = ")
+            .bind_text(name_lc)
+            .push(" ORDER BY created, id LIMIT 1");
+        self.fetch_text(&sql).await
+    }
+}
