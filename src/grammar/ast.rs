@@ -20,16 +20,6 @@ impl AttrPath {
             sub_attr: None,
         }
     }
-
-    pub fn with_uri(mut self, uri: impl Into<String>) -> Self {
-        self.uri = Some(uri.into());
-        self
-    }
-
-    pub fn with_sub_attr(mut self, sub: impl Into<String>) -> Self {
-        self.sub_attr = Some(sub.into());
-        self
-    }
 }
 
 /// `compareOp = "eq" / "ne" / "co" / "sw" / "ew" / "gt" / "lt" / "ge" / "le"`

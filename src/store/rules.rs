@@ -41,14 +41,6 @@ impl ReadConn {
             .collect()
     }
 
-    pub async fn group_has_rules(&mut self, account: i64, group: &str) -> Result<bool> {
-        let mut sql = Sql::new("SELECT COUNT(*) FROM rules WHERE account_id = ");
-        sql.bind_int(account)
-            .push(" AND group_id = ")
-            .bind_text(group);
-        Ok(self.fetch_count(&sql).await? > 0)
-    }
-
     /// Whether one user matches a compiled filter (a rule's), in SQL.
     pub async fn user_matches(
         &mut self,

@@ -1,0 +1,341 @@
+//! SCIM resources: create, read, list, replace, patch, delete and bulk, each one
+//! transaction. This file holds what they share (the outcome of a write, reading and
+//! completing resources, claiming emails, member changes); each kind of write has its own
+//! file.
+
+mod bulk;
+mod create;
+mod delete;
+mod update;
+
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::scim::list::ListQuery;
+use crate::scim::projection::Projection;
+use crate::scim::resource::{self, etag, SeatInfo, Stored};
+use crate::scim::{Notes, ResourceKind, ScimError};
+use crate::store::resources::{ListError, Written};
+use crate::store::{ReadConn, WriteTx};
+
+use crate::store::conflicts::NewConflict;
+
+use super::error::Fail;
+use super::seats::SeatChange;
+use super::synclog::{diff, Change, Ctx, Draft};
+use super::Engine;
+
+/// What a write returns: the resource as stored now, what normalisation rewrote, and the
+/// seats it moved.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub resource: Stored,
+    pub notes: Notes,
+    pub seat_changes: Vec<SeatChange>,
+    /// Member additions and removals (they are not in the document).
+    pub member_changes: Vec<Change>,
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::not_found(format!("{} {id} not found", kind.name()))
+}
+
+fn stale(current: i64) -> ScimError {
+    ScimError::PreconditionFailed {
+        detail: format!(
+            "the resource has changed: its version is now {}",
+            etag(current)
+        ),
+    }
+}
+
+fn written(kind: ResourceKind, id: &str, w: Written) -> Result<i64, ScimError> {
+    match w {
+        Written::Done { version } => Ok(version),
+        Written::NotFound => Err(not_found(kind, id)),
+        Written::Stale { current } => Err(stale(current)),
+    }
+}
+
+fn refs_key(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "groups",
+        ResourceKind::Group => "members",
+    }
+}
+impl Engine {
+    async fn load(
+        &self,
+        tx: &mut ReadConn,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        with_refs: bool,
+    ) -> Result<Stored, ScimError> {
+        let found = tx
+            .get_resource(p.account_id, kind, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))?;
+        let mut items = [found];
+        self.complete(tx, p, &mut items, with_refs).await?;
+        let [found] = items;
+        Ok(found)
+    }
+
+    /// Loads what rows alone do not hold: members or groups when wanted, and users' seats.
+    async fn complete(
+        &self,
+        tx: &mut ReadConn,
+        p: &Principal,
+        items: &mut [Stored],
+        with_refs: bool,
+    ) -> Result<(), ScimError> {
+        if with_refs {
+            tx.load_refs(p.account_id, items).await?;
+        }
+        let users: Vec<String> = items
+            .iter()
+            .filter(|s| s.kind == ResourceKind::User)
+            .map(|s| s.id.clone())
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        let mut seats = tx.seats_of(p.account_id, &users).await?;
+        for item in items.iter_mut().filter(|s| s.kind == ResourceKind::User) {
+            item.seats = Some(
+                seats
+                    .remove(&item.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| SeatInfo {
+                        product: s.product,
+                        state: s.state,
+                        since: s.since,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn get(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        projection: &Projection,
+        ctx: &Ctx,
+    ) -> Result<Stored, ScimError> {
+        let r = async {
+            let mut tx = self.store.read().await?;
+            self.load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
+                .await
+        }
+        .await;
+        let mut draft = Draft::new(Some(kind), "read", Some(id));
+        if let Ok(s) = &r {
+            draft.user_name = display_name(kind, &s.doc);
+        }
+        self.log_read(p.account_id, ctx, &draft, 200, r.as_ref().err());
+        r
+    }
+
+    pub async fn list(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        q: &ListQuery,
+        ctx: &Ctx,
+    ) -> Result<(u64, Vec<Stored>), ScimError> {
+        let r = self.list_in(p, kind, q).await;
+        let mut draft = Draft::new(Some(kind), "list", None);
+        if let Ok((total, _)) = &r {
+            draft.step(format!("match: {total} {}(s)", kind.name()));
+        }
+        self.log_read(p.account_id, ctx, &draft, 200, r.as_ref().err());
+        r
+    }
+
+    async fn list_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        q: &ListQuery,
+    ) -> Result<(u64, Vec<Stored>), ScimError> {
+        let mut tx = self.store.read().await?;
+        let (total, mut items) =
+            tx.list_resources(p.account_id, kind, q)
+                .await
+                .map_err(|e| match e {
+                    ListError::Query(e) => e,
+                    ListError::Store(e) => ScimError::from(e),
+                })?;
+        self.complete(&mut tx, p, &mut items, q.projection.wants(refs_key(kind)))
+            .await?;
+        Ok((total, items))
+    }
+
+    /// Claims the user's emails for the account and releases the ones it no longer uses.
+    /// An email another account holds is a 409 that names neither that account nor its
+    /// user, and an `email_in_use` conflict for this account's admins; one that is free
+    /// again closes that conflict.
+    #[allow(clippy::too_many_arguments)]
+    async fn sync_identities(
+        &self,
+        tx: &mut WriteTx,
+        p: &Principal,
+        kind: ResourceKind,
+        old: Option<&serde_json::Map<String, Value>>,
+        new: &serde_json::Map<String, Value>,
+        now: &str,
+        resolve_conflicts: bool,
+    ) -> Result<(), Fail> {
+        if kind != ResourceKind::User {
+            return Ok(());
+        }
+        let new_keys = resource::identity_keys(new);
+        if let Some(taken) = tx.claim_identities(p.account_id, &new_keys).await? {
+            return Err(Fail {
+                error: ScimError::EmailInUse {
+                    detail: format!(
+                        "the email address {taken} is already in use by another account. \
+                         The person must ask the admin of that account to remove them, \
+                         or contact support to move their user here"
+                    ),
+                },
+                conflict: Some(NewConflict {
+                    kind: "email_in_use",
+                    dedupe_key: taken.clone(),
+                    user_id: None,
+                    user_name: new
+                        .get("userName")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    email: Some(taken),
+                    product: None,
+                }),
+            });
+        }
+        if resolve_conflicts {
+            tx.resolve_conflicts(p.account_id, "email_in_use", &new_keys, now)
+                .await?;
+        }
+        if let Some(old) = old {
+            let released: Vec<String> = resource::identity_keys(old)
+                .into_iter()
+                .filter(|k| !new_keys.contains(k))
+                .collect();
+            tx.release_identities(p.account_id, &released).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds members that exist in the account; an unknown id is refused.
+    async fn add_members(
+        &self,
+        tx: &mut WriteTx,
+        p: &Principal,
+        group: &str,
+        ids: &[String],
+    ) -> Result<u64, ScimError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let kinds = tx.resource_kinds(p.account_id, ids).await?;
+        let mut members = Vec::with_capacity(ids.len());
+        for id in ids {
+            match kinds.get(id) {
+                Some(k) if id != group => members.push((id.clone(), *k)),
+                Some(_) => {
+                    return Err(ScimError::invalid_value("a group cannot be its own member"))
+                }
+                None => {
+                    return Err(ScimError::invalid_value(format!(
+                        "member {id} is neither a user nor a group of this account"
+                    )))
+                }
+            }
+        }
+        tx.add_members(p.account_id, group, &members)
+            .await
+            .map_err(ScimError::from)
+    }
+}
+
+/// The name a log entry shows for a resource: userName, or a group's displayName.
+pub(crate) fn display_name(
+    kind: ResourceKind,
+    doc: &serde_json::Map<String, Value>,
+) -> Option<String> {
+    let key = match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    doc.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+pub(crate) fn seat_summary(changes: &[SeatChange]) -> String {
+    if changes.is_empty() {
+        return "no seat changed".into();
+    }
+    changes
+        .iter()
+        .map(|c| format!("{} {}", c.product, c.change))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Engine {
+    /// Fills a log entry from an outcome: modified properties, seats, steps, and whether an
+    /// update was really a disable or an enable.
+    pub(crate) fn finish_draft(
+        &self,
+        draft: &mut Draft,
+        kind: ResourceKind,
+        old: Option<&serde_json::Map<String, Value>>,
+        out: &Outcome,
+    ) {
+        let empty = serde_json::Map::new();
+        draft.resource_id = Some(out.resource.id.clone());
+        draft.user_name = display_name(kind, &out.resource.doc).or(draft.user_name.take());
+        draft.notes = out.notes.clone();
+        draft.changes = diff(old.unwrap_or(&empty), &out.resource.doc);
+        draft.changes.extend(out.member_changes.iter().cloned());
+        draft.seat_changes = out.seat_changes.clone();
+        if draft.action == "update" {
+            if let Some(c) = draft.changes.iter().find(|c| c.attribute == "active") {
+                draft.action = match c.new {
+                    Some(Value::Bool(false)) => "disable",
+                    _ => "enable",
+                };
+            }
+        }
+        draft.steps = vec![
+            if out.notes.is_empty() {
+                "normalise: nothing to rewrite".into()
+            } else {
+                format!("normalise: {} rewrite(s), see notes", out.notes.len())
+            },
+            match old {
+                Some(_) => format!(
+                    "match: {} {} (now version {})",
+                    kind.name(),
+                    out.resource.id,
+                    out.resource.version
+                ),
+                None => format!(
+                    "match: no such {}; created {}",
+                    kind.name(),
+                    out.resource.id
+                ),
+            },
+            format!("rules and seats: {}", seat_summary(&out.seat_changes)),
+            if draft.changes.is_empty() {
+                "write: nothing changed".into()
+            } else {
+                format!("write: {} propert(ies) changed", draft.changes.len())
+            },
+        ];
+    }
+}

@@ -1,0 +1,253 @@
+//! Replacing (PUT) and patching (PATCH) a resource: the new document is checked, written
+//! only if its version is the one read (a conditional UPDATE), and its seats follow.
+
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::scim::patch::{self, MemberOp};
+use crate::scim::resource::{self, Stored};
+use crate::scim::{Notes, ResourceKind, ScimError};
+use crate::store::WriteTx;
+
+use super::super::error::Fail;
+use super::super::synclog::{Change, Ctx, Draft};
+use super::super::Engine;
+use super::{display_name, stale, written, Outcome};
+
+impl Engine {
+    pub async fn replace(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        ctx: &Ctx,
+    ) -> Result<Outcome, ScimError> {
+        let mut draft = Draft::new(Some(kind), "update", Some(id));
+        let r = self
+            .replace_in(p, kind, id, body, if_match, ctx, &mut draft)
+            .await;
+        self.settle(p.account_id, ctx, &draft, r).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        ctx: &Ctx,
+        draft: &mut Draft,
+    ) -> Result<Outcome, Fail> {
+        let mut notes = vec![];
+        let n = resource::normalise(self.registry(), kind, body, &mut notes);
+        draft.notes = notes.clone();
+        let n = n?;
+        draft.user_name = display_name(kind, &n.doc);
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let current = self.load(&mut tx, p, kind, id, false).await?;
+        let w = tx
+            .update_resource(p.account_id, kind, id, &n.doc, &now, if_match)
+            .await?;
+        written(kind, id, w)?;
+        self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now, true)
+            .await?;
+        let mut affected = vec![];
+        if let Some(members) = &n.members {
+            affected = tx.user_members(p.account_id, id).await?;
+            tx.clear_members(p.account_id, id).await?;
+            self.add_members(&mut tx, p, id, members).await?;
+            affected.extend(members.iter().cloned());
+        }
+        let mut seat_changes = vec![];
+        let set = self.rule_set(&mut tx, p.account_id).await?;
+        self.follow_rules(
+            &mut tx,
+            p,
+            &set,
+            kind,
+            id,
+            affected,
+            &now,
+            &mut seat_changes,
+        )
+        .await?;
+        let resource = self.load(&mut tx, p, kind, id, true).await?;
+        let out = Outcome {
+            resource,
+            notes,
+            seat_changes,
+            member_changes: vec![],
+        };
+        self.finish_draft(draft, kind, Some(&current.doc), &out);
+        self.log_in(&mut tx, p.account_id, ctx, draft, 200).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Applies a PatchOp. Member changes touch only the members named.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        return_refs: bool,
+        ctx: &Ctx,
+    ) -> Result<Outcome, ScimError> {
+        let mut draft = Draft::new(Some(kind), "update", Some(id));
+        let r = self
+            .patch_in(p, kind, id, body, if_match, return_refs, ctx, &mut draft)
+            .await;
+        self.settle(p.account_id, ctx, &draft, r).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn patch_in(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        return_refs: bool,
+        ctx: &Ctx,
+        draft: &mut Draft,
+    ) -> Result<Outcome, Fail> {
+        let mut notes = vec![];
+        let ops = patch::parse_request(body, &mut notes);
+        draft.notes = notes.clone();
+        let ops = ops?;
+        let mut tx = self.store.write().await?;
+        let current = self.load(&mut tx, p, kind, id, false).await?;
+        draft.user_name = display_name(kind, &current.doc);
+        if let Some(v) = if_match {
+            if v != current.version {
+                return Err(stale(current.version).into());
+            }
+        }
+        let applied = patch::apply(self.registry(), kind, &current.doc, &ops, &mut notes);
+        draft.notes = notes.clone();
+        let applied = applied?;
+        let outcome = self
+            .write_patched(&mut tx, p, kind, &current, applied, notes, return_refs)
+            .await?;
+        self.finish_draft(draft, kind, Some(&current.doc), &outcome);
+        let status = if kind == ResourceKind::Group && !return_refs {
+            204
+        } else {
+            200
+        };
+        self.log_in(&mut tx, p.account_id, ctx, draft, status)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Writes a patched document and member changes, follows the rules, and returns the
+    /// outcome with the open transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_patched(
+        &self,
+        tx: &mut WriteTx,
+        p: &Principal,
+        kind: ResourceKind,
+        current: &Stored,
+        applied: patch::Applied,
+        notes: Notes,
+        return_refs: bool,
+    ) -> Result<Outcome, Fail> {
+        let id = current.id.as_str();
+        let now = self.now();
+        let mut changed = false;
+        if applied.doc != current.doc {
+            let w = tx
+                .update_resource(
+                    p.account_id,
+                    kind,
+                    id,
+                    &applied.doc,
+                    &now,
+                    Some(current.version),
+                )
+                .await?;
+            written(kind, id, w)?;
+            self.sync_identities(tx, p, kind, Some(&current.doc), &applied.doc, &now, true)
+                .await?;
+            changed = true;
+        }
+        let mut members_changed = 0;
+        let mut affected: Vec<String> = vec![];
+        let mut member_changes = vec![];
+        for op in &applied.members {
+            members_changed += match op {
+                MemberOp::Add(ids) => {
+                    affected.extend(ids.iter().cloned());
+                    let n = self.add_members(tx, p, id, ids).await?;
+                    if n > 0 {
+                        member_changes.push(Change {
+                            attribute: "members".into(),
+                            old: None,
+                            new: Some(serde_json::json!({ "added": ids, "new": n })),
+                        });
+                    }
+                    n
+                }
+                MemberOp::Remove(ids) => {
+                    affected.extend(ids.iter().cloned());
+                    let n = tx.remove_members(p.account_id, id, ids).await?;
+                    if n > 0 {
+                        member_changes.push(Change {
+                            attribute: "members".into(),
+                            old: Some(serde_json::json!({ "removed": ids, "count": n })),
+                            new: None,
+                        });
+                    }
+                    n
+                }
+                MemberOp::RemoveAll => {
+                    affected.extend(tx.user_members(p.account_id, id).await?);
+                    tx.clear_members(p.account_id, id).await?
+                }
+                MemberOp::Replace(ids) => {
+                    affected.extend(tx.user_members(p.account_id, id).await?);
+                    affected.extend(ids.iter().cloned());
+                    let removed = tx.clear_members(p.account_id, id).await?;
+                    removed + self.add_members(tx, p, id, ids).await?
+                }
+            };
+        }
+        if members_changed > 0 && !changed {
+            let w = tx
+                .touch_resource(p.account_id, kind, id, &now, None)
+                .await?;
+            written(kind, id, w)?;
+        }
+        let mut seat_changes = vec![];
+        if changed || members_changed > 0 {
+            let set = self.rule_set(tx, p.account_id).await?;
+            self.follow_rules(tx, p, &set, kind, id, affected, &now, &mut seat_changes)
+                .await?;
+        }
+        if members_changed > 0 && member_changes.is_empty() {
+            member_changes.push(Change {
+                attribute: "members".into(),
+                old: None,
+                new: Some(serde_json::json!({ "replaced": members_changed })),
+            });
+        }
+        let resource = self.load(tx, p, kind, id, return_refs).await?;
+        Ok(Outcome {
+            resource,
+            notes,
+            seat_changes,
+            member_changes,
+        })
+    }
+}
