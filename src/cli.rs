@@ -27,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the SCIM API (/scim/v2) and /healthz.
+    /// Serve the SCIM API (/scim/v2), the admin API (/admin/v1) and /healthz.
     Serve(ServeArgs),
     /// Create or upgrade the database, then exit.
     Migrate,

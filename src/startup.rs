@@ -19,6 +19,8 @@ pub enum StartupError {
     Schemas(String),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("database: {0}")]
+    Engine(#[from] crate::engine::EngineError),
     #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
 }
@@ -37,7 +39,9 @@ pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engin
     };
     let store = Store::open(&opts).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Ok(Engine::new(store, Arc::new(registry), clock))
+    let engine = Engine::new(store, Arc::new(registry), clock);
+    engine.ensure_admin_secret().await?;
+    Ok(engine)
 }
 
 /// A bound, not yet running server.

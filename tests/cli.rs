@@ -1,4 +1,6 @@
-//! The `roster filter` and `roster path` commands, run as a user would run them.
+//! The `roster` command line, run as a user would run it: `filter` and `path`; `account
+//! create`, `licenses set`, `import` (dry run, re-run) and `sync-log` on a SQLite file;
+//! `token create` and `admin-token create`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};

@@ -33,18 +33,23 @@ pub(crate) fn as_scim(ap: &AdminPrincipal) -> Principal {
 }
 
 impl Engine {
-    /// The signing secret: read on a read connection; made (once, by whichever replica gets
-    /// there first) on a write connection only when it does not exist yet.
-    async fn admin_secret(&self) -> Result<Vec<u8>, EngineError> {
-        if let Some(secret) = self.store.read().await?.secret(ADMIN_SECRET).await? {
-            return Ok(secret.into_bytes());
-        }
+    /// Makes the signing secret unless it exists (by whichever replica gets there first).
+    /// Startup calls it, so that verifying a token only ever reads.
+    pub async fn ensure_admin_secret(&self) -> Result<Vec<u8>, EngineError> {
         let mut tx = self.store.write().await?;
         let secret = tx
             .ensure_secret(ADMIN_SECRET, &crate::auth::new_token())
             .await?;
         tx.commit().await?;
         Ok(secret.into_bytes())
+    }
+
+    /// The signing secret, read on a read connection (made here only if startup did not).
+    async fn admin_secret(&self) -> Result<Vec<u8>, EngineError> {
+        match self.store.read().await?.secret(ADMIN_SECRET).await? {
+            Some(secret) => Ok(secret.into_bytes()),
+            None => self.ensure_admin_secret().await,
+        }
     }
 
     /// Signs an admin token for the account.

@@ -8,6 +8,7 @@ use validator::Validate;
 use crate::auth::jwt::AdminPrincipal;
 use crate::auth::{self, Principal};
 use crate::scim::ScimError;
+use crate::store::WriteTx;
 
 use super::authz::require_write;
 use super::error::EngineError;
@@ -62,39 +63,54 @@ impl Engine {
     /// A new bearer token for a named connection of the account; shown once, stored hashed.
     pub async fn create_token(&self, slug: &str, name: &str) -> Result<String, EngineError> {
         let mut tx = self.store.write().await?;
-        let account = tx
-            .account_by_slug(slug)
-            .await?
-            .ok_or_else(|| EngineError::not_found(format!("no account '{slug}'")))?;
+        let account = account_in(&mut tx, slug).await?;
+        let token = self.insert_token(&mut tx, account, name).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    async fn insert_token(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        name: &str,
+    ) -> Result<String, EngineError> {
         let token = auth::new_token();
         tx.insert_token(
-            account.id,
+            account,
             &auth::new_token_id(),
             name,
             &auth::hash_token(&token),
             &self.now(),
         )
         .await?;
-        tx.commit().await?;
         Ok(token)
     }
 
     /// Revokes the live tokens of a connection, by connection name or token id.
     pub async fn revoke_token(&self, slug: &str, id_or_name: &str) -> Result<u64, EngineError> {
         let mut tx = self.store.write().await?;
-        let account = tx
-            .account_by_slug(slug)
-            .await?
-            .ok_or_else(|| EngineError::not_found(format!("no account '{slug}'")))?;
-        let n = tx
-            .revoke_tokens(account.id, id_or_name, &self.now())
+        let account = account_in(&mut tx, slug).await?;
+        let n = self
+            .revoke_tokens(&mut tx, account, slug, id_or_name)
             .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn revoke_tokens(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        slug: &str,
+        id_or_name: &str,
+    ) -> Result<u64, EngineError> {
+        let n = tx.revoke_tokens(account, id_or_name, &self.now()).await?;
         if n == 0 {
             return Err(EngineError::not_found(format!(
                 "no live token '{id_or_name}' in account '{slug}'"
             )));
         }
-        tx.commit().await?;
         Ok(n)
     }
 
@@ -144,7 +160,8 @@ impl Engine {
         })
     }
 
-    /// A new bearer token for a named connection; the token is in this answer only.
+    /// A new bearer token for a named connection; the token is in this answer only. The token
+    /// and its log entry commit together.
     pub async fn create_connection(
         &self,
         ap: &AdminPrincipal,
@@ -153,14 +170,15 @@ impl Engine {
     ) -> Result<CreatedConnection, EngineError> {
         require_write(ap)?;
         let name = input.name.trim().to_string();
-        let token = self.create_token(&ap.account, &name).await?;
+        let mut tx = self.store.write().await?;
+        let token = self.insert_token(&mut tx, ap.account_id, &name).await?;
         let change = Change {
             attribute: "token".into(),
             old: None,
             new: Some(serde_json::Value::String("[redacted]".into())),
         };
-        self.log_connection(ap, ctx, Some(&name), vec![change])
-            .await?;
+        self.log_connection(&mut tx, ap, ctx, &name, change).await?;
+        tx.commit().await?;
         Ok(CreatedConnection {
             name,
             token,
@@ -168,7 +186,8 @@ impl Engine {
         })
     }
 
-    /// Revokes a connection's live tokens, by connection name or token id.
+    /// Revokes a connection's live tokens, by connection name or token id; the revocation and
+    /// its log entry commit together.
     pub async fn revoke_connection(
         &self,
         ap: &AdminPrincipal,
@@ -176,32 +195,43 @@ impl Engine {
         ctx: &Ctx,
     ) -> Result<Revoked, EngineError> {
         require_write(ap)?;
-        let n = self.revoke_token(&ap.account, id_or_name).await?;
+        let mut tx = self.store.write().await?;
+        let n = self
+            .revoke_tokens(&mut tx, ap.account_id, &ap.account, id_or_name)
+            .await?;
         let change = Change {
             attribute: "revoked tokens".into(),
             old: None,
             new: Some(serde_json::Value::from(n)),
         };
-        self.log_connection(ap, ctx, Some(id_or_name), vec![change])
+        self.log_connection(&mut tx, ap, ctx, id_or_name, change)
             .await?;
+        tx.commit().await?;
         Ok(Revoked { revoked: n })
     }
 
-    /// Logs an admin action on a connection, in a transaction of its own.
+    /// The sync-log entry of an admin action on a connection, in its transaction.
     async fn log_connection(
         &self,
+        tx: &mut WriteTx,
         ap: &AdminPrincipal,
         ctx: &Ctx,
-        subject: Option<&str>,
-        changes: Vec<Change>,
+        subject: &str,
+        change: Change,
     ) -> Result<(), EngineError> {
-        let mut draft = Draft::new(None, "connection", subject);
+        let mut draft = Draft::new(None, "connection", Some(subject));
         draft.resource_type = Some("Connection");
-        draft.changes = changes;
-        let mut tx = self.store.write().await?;
-        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
-            .await?;
-        tx.commit().await?;
+        draft.changes = vec![change];
+        self.log_in(tx, ap.account_id, ctx, &draft, 200).await?;
         Ok(())
     }
+}
+
+/// The id of the account with this slug, or `not_found`.
+async fn account_in(tx: &mut WriteTx, slug: &str) -> Result<i64, EngineError> {
+    Ok(tx
+        .account_by_slug(slug)
+        .await?
+        .ok_or_else(|| EngineError::not_found(format!("no account '{slug}'")))?
+        .id)
 }

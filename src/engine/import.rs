@@ -282,10 +282,13 @@ impl Engine {
         ctx: &Ctx,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ImportReport, EngineError> {
-        if !dry_run && ap.role != crate::auth::jwt::Role::Admin {
-            return Err(EngineError::forbidden(
-                "this is an auditor token: it can read everything and change nothing (a dry run is allowed)",
-            ));
+        if !dry_run {
+            // An auditor may try a file (a dry run changes nothing), not import it.
+            super::authz::require_write(ap).map_err(|_| {
+                EngineError::forbidden(
+                    "this is an auditor token: it can read everything and change nothing (a dry run is allowed)",
+                )
+            })?;
         }
         let rows = parse(text)?;
         self.import_rows(ap, rows, dry_run, ctx, progress).await

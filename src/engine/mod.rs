@@ -52,6 +52,11 @@ impl Engine {
         &self.registry
     }
 
+    /// Whether the database answers (health checks).
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        Ok(self.store.ping().await?)
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -16,22 +16,21 @@ pub struct Table {
     pub rows: Vec<Vec<Value>>,
 }
 
-impl Table {
-    pub fn to_json(&self) -> Value {
-        let rows: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|r| {
-                Value::Object(
-                    self.columns
-                        .iter()
-                        .zip(r)
-                        .map(|(c, v)| ((*c).to_string(), v.clone()))
-                        .collect(),
-                )
-            })
-            .collect();
-        json!({ "report": self.name, "rows": rows })
+/// As JSON: `{"report": NAME, "rows": [{COLUMN: VALUE, ...}, ...]}`.
+impl serde::Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Row<'a>(&'a [&'static str], &'a [Value]);
+        impl serde::Serialize for Row<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().zip(self.1))
+            }
+        }
+        let rows: Vec<Row<'_>> = self.rows.iter().map(|r| Row(&self.columns, r)).collect();
+        let mut table = serializer.serialize_struct("Table", 2)?;
+        table.serialize_field("report", self.name)?;
+        table.serialize_field("rows", &rows)?;
+        table.end()
     }
 }
 

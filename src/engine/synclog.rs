@@ -418,33 +418,73 @@ fn time_bound(field: &str, v: &str) -> Result<String, EngineError> {
 }
 
 /// An entry as the admin API shows it.
-pub fn entry_json(r: &SyncRow) -> Value {
-    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    json!({
-        "id": r.id,
-        "at": r.at,
-        "actor": r.actor,
-        "request_id": r.request_id,
-        "method": r.method,
-        "path": r.path,
-        "resource_type": r.resource_type,
-        "resource_id": r.resource_id,
-        "user_name": r.user_name,
-        "action": r.action,
-        "status": r.status,
-        "outcome": {
-            "http_status": r.http_status,
-            "scim_type": r.scim_type,
-            "detail": r.detail,
-            "error_code": r.error_code,
-            "recommended_action": r.recommended_action,
-        },
-        "notes": parse(&r.notes),
-        "modified_properties": parse(&r.changes),
-        "seat_changes": parse(&r.seat_changes),
-        "steps": parse(&r.steps),
-        "latency_ms": r.latency_ms,
-    })
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntryView<'a> {
+    pub id: &'a str,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub resource_type: &'a Option<String>,
+    pub resource_id: &'a Option<String>,
+    pub user_name: &'a Option<String>,
+    pub action: &'a str,
+    pub status: &'a str,
+    pub outcome: OutcomeView<'a>,
+    pub notes: Value,
+    pub modified_properties: Value,
+    pub seat_changes: Value,
+    pub steps: Value,
+    pub latency_ms: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutcomeView<'a> {
+    pub http_status: i64,
+    pub scim_type: &'a Option<String>,
+    pub detail: &'a Option<String>,
+    pub error_code: &'a Option<String>,
+    pub recommended_action: &'a Option<String>,
+}
+
+impl<'a> From<&'a SyncRow> for EntryView<'a> {
+    fn from(r: &'a SyncRow) -> Self {
+        // The stored lists are JSON the log itself wrote; an unreadable one shows as null.
+        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+        EntryView {
+            id: &r.id,
+            at: &r.at,
+            actor: &r.actor,
+            request_id: &r.request_id,
+            method: &r.method,
+            path: &r.path,
+            resource_type: &r.resource_type,
+            resource_id: &r.resource_id,
+            user_name: &r.user_name,
+            action: &r.action,
+            status: &r.status,
+            outcome: OutcomeView {
+                http_status: r.http_status,
+                scim_type: &r.scim_type,
+                detail: &r.detail,
+                error_code: &r.error_code,
+                recommended_action: &r.recommended_action,
+            },
+            notes: parse(&r.notes),
+            modified_properties: parse(&r.changes),
+            seat_changes: parse(&r.seat_changes),
+            steps: parse(&r.steps),
+            latency_ms: r.latency_ms,
+        }
+    }
+}
+
+/// One page of the sync log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogPage<'a> {
+    pub entries: Vec<EntryView<'a>>,
+    pub next_cursor: Option<String>,
 }
 
 impl Engine {

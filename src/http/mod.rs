@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn healthz(engine: web::Data<crate::engine::Engine>) -> HttpResponse {
-    match engine.store().ping().await {
+    match engine.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");

@@ -171,7 +171,17 @@ impl ScimError {
         match self {
             ScimError::BadRequest { scim_type, .. } => Some(*scim_type),
             ScimError::Conflict { .. } | ScimError::EmailInUse { .. } => Some(ScimType::Uniqueness),
-            _ => None,
+            ScimError::Invalid { .. }
+            | ScimError::Unauthorized { .. }
+            | ScimError::Forbidden { .. }
+            | ScimError::NotFound { .. }
+            | ScimError::MethodNotAllowed { .. }
+            | ScimError::NoSeat { .. }
+            | ScimError::PreconditionFailed { .. }
+            | ScimError::PayloadTooLarge { .. }
+            | ScimError::TooManyRequests { .. }
+            | ScimError::NotImplemented { .. }
+            | ScimError::Internal { .. } => None,
         }
     }
 

@@ -4,7 +4,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::grammar::{AttrPath, CompValue, CompareOp, Filter, Number};
+use crate::grammar::{AttrPath, CompValue, Filter, Number};
+
+/// The comparison a typed query makes: the grammar's, named here so that the store compiles
+/// the query without knowing the grammar.
+pub use crate::grammar::CompareOp;
 
 use super::error::ScimError;
 use super::schema::{AttrType, Attribute, Registry, ResourceKind, Target};

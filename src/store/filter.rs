@@ -2,8 +2,7 @@
 //! membership and email tables through `EXISTS`, JSON functions for the rest. Every value is
 //! a bound argument.
 
-use crate::grammar::CompareOp;
-use crate::scim::query::{Column, Expr, Field, Lit, Set, Sort, ValueType};
+use crate::scim::query::{Column, CompareOp, Expr, Field, Lit, Set, Sort, ValueType};
 use crate::scim::{ResourceKind, ScimError};
 
 use super::dialect::{Backend, JsonKind};

@@ -302,7 +302,41 @@ async fn retention_prunes_old_entries(app: TestApp) {
     assert_eq!(after, before - 1);
 }
 
+/// Reads never take the writer: while a write transaction holds it (on SQLite the only one),
+/// admin authentication and every admin and SCIM read still answer at once.
+async fn reads_do_not_wait_for_the_writer(app: TestApp) {
+    let admin = app.admin_token(Role::Auditor).await;
+    let held = app.engine.store().write().await.unwrap();
+    for path in [
+        "products",
+        "settings",
+        "rules",
+        "conflicts",
+        "connections",
+        "sync-log",
+        "users",
+        "reports/seats",
+    ] {
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            app.admin(&admin, Method::GET, path, None),
+        )
+        .await;
+        let (status, body) =
+            answered.unwrap_or_else(|_| panic!("GET {path} waited for the writer"));
+        assert_eq!(status, 200, "GET {path}: {body}");
+    }
+    let scim = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.send(Method::GET, "Users?count=1", None),
+    )
+    .await;
+    assert_eq!(scim.expect("a SCIM read waited for the writer").0, 200);
+    drop(held);
+}
+
 crate::on_both_backends!(
+    reads_do_not_wait_for_the_writer,
     import_reports_each_row_and_a_dry_run_writes_nothing,
     import_refuses_unknown_columns_and_auditors,
     users_by_hand_and_reports,

@@ -1,4 +1,5 @@
-//! `spawn_app`: a server on 127.0.0.1:0 with its own database and an account with a token.
+//! `spawn_app_on`: a server on 127.0.0.1:0 with a fresh SQLite or PostgreSQL database and an
+//! account with a token; `on_both_backends!`, which runs each scenario on both; request helpers.
 
 use roster::config::Config;
 use roster::engine::Engine;

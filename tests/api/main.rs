@@ -1,5 +1,6 @@
-//! Integration tests: the real server on a random port over a fresh SQLite file, spoken to
-//! over HTTP.
+//! Integration tests, spoken to over HTTP: the real server on a random port, each scenario
+//! once on a fresh SQLite file and once on a fresh PostgreSQL database; and two `roster serve`
+//! replicas sharing one PostgreSQL database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;

@@ -1,3 +1,7 @@
+//! The SCIM surface through HTTP: bearer auth, create and case-insensitive lookup, concurrent
+//! creates of one userName, group membership PATCH, `If-Match`, account isolation, malformed
+//! bodies.
+
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,5 +1,6 @@
 //! The provisioning engine through HTTP: pools, waitlist, suspension, policies, conflicts,
-//! transfers, rules, and the seat invariant under concurrency.
+//! transfers, rules, the seat invariant under concurrency, the admin API's guards and
+//! validation, and Roster's read-only user extension.
 
 use reqwest::Method;
 use roster::auth::jwt::Role;

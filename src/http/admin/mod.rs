@@ -4,15 +4,14 @@
 
 mod extract;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::engine::connections::NewConnection;
 use crate::engine::pools::SetLicenses;
 use crate::engine::rules::NewRule;
-use crate::engine::synclog::{entry_json, LogFilter};
+use crate::engine::synclog::{EntryView, LogFilter, LogPage};
 use crate::engine::transfer::TransferTo;
 use crate::engine::users::NewUser;
 use crate::engine::{Engine, EngineError, ErrorCode};
@@ -226,10 +225,10 @@ async fn sync_log(
             .collect();
         return csv_response("sync-log", &SYNC_LOG_COLUMNS, lines);
     }
-    Ok(ok(json!({
-        "entries": rows.iter().map(entry_json).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(ok(LogPage {
+        entries: rows.iter().map(EntryView::from).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// Largest CSV an import takes (about 500,000 rows).
@@ -326,5 +325,5 @@ async fn report(
             .collect();
         return csv_response(table.name, &table.columns, rows);
     }
-    Ok(HttpResponse::build(StatusCode::OK).json(table.to_json()))
+    Ok(ok(table))
 }
