@@ -44,10 +44,15 @@ pub enum ErrorCode {
     SeatsInUse,
     // 412
     ChangedMeanwhile,
-    // 413, 429, 501, 500
+    // 413, 429, 501, 503, 500
     TooLarge,
     TooManyRequests,
     NotImplemented,
+    /// The write collided with others (a deadlock, a serialization failure) and still did
+    /// after the engine ran it again.
+    Unavailable,
+    /// No connection came free in time: the server is overloaded.
+    Busy,
     Internal,
 }
 
@@ -85,6 +90,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => 413,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::NotImplemented => 501,
+            ErrorCode::Unavailable | ErrorCode::Busy => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -122,6 +128,8 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::NotImplemented => "not_implemented",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
         }
     }
@@ -153,6 +161,15 @@ impl ErrorCode {
             ScimError::PayloadTooLarge { .. } => ErrorCode::TooLarge,
             ScimError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             ScimError::NotImplemented { .. } => ErrorCode::NotImplemented,
+            ScimError::Unavailable {
+                retry_after_secs, ..
+            } => {
+                if *retry_after_secs == BUSY_RETRY_AFTER {
+                    ErrorCode::Busy
+                } else {
+                    ErrorCode::Unavailable
+                }
+            }
             ScimError::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -222,6 +239,13 @@ impl EngineError {
     }
 }
 
+/// `Retry-After` of a write the database gave up to let another through: running it again
+/// at once can succeed, so the engine does, a few times, before answering with it.
+pub const CONTENTION_RETRY_AFTER: u64 = 1;
+/// `Retry-After` when no connection came free in time: running it again at once would
+/// wait as long, so the client is told to come back.
+pub const BUSY_RETRY_AFTER: u64 = 5;
+
 /// A write that broke a unique key, in words for the client; anything else is internal.
 pub(crate) fn scim_of_store(e: StoreError) -> ScimError {
     match e {
@@ -234,6 +258,14 @@ pub(crate) fn scim_of_store(e: StoreError) -> ScimError {
         StoreError::Unique(UniqueKey::AccountSlug | UniqueKey::Other) => {
             ScimError::uniqueness("a resource with this value already exists")
         }
+        StoreError::Contention(_) => ScimError::Unavailable {
+            detail: "the write collided with others at the same moment: retry".into(),
+            retry_after_secs: CONTENTION_RETRY_AFTER,
+        },
+        StoreError::Busy => ScimError::Unavailable {
+            detail: "the server is busy with other writes: retry shortly".into(),
+            retry_after_secs: BUSY_RETRY_AFTER,
+        },
         other @ (StoreError::BadUrl(_)
         | StoreError::Sqlx(_)
         | StoreError::Migrate(_)

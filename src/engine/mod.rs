@@ -11,6 +11,7 @@ pub mod input;
 pub mod pools;
 pub mod reports;
 pub mod resources;
+pub(crate) mod retry;
 pub mod rules;
 pub mod seats;
 pub mod settings;

@@ -94,6 +94,22 @@ impl Engine {
         input: &SetLicenses,
         ctx: &Ctx,
     ) -> Result<PoolChanged, EngineError> {
+        let mut attempt = 0;
+        loop {
+            match self.set_licenses_once(ap, product, input, ctx).await {
+                Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn set_licenses_once(
+        &self,
+        ap: &AdminPrincipal,
+        product: &str,
+        input: &SetLicenses,
+        ctx: &Ctx,
+    ) -> Result<PoolChanged, EngineError> {
         require_write(ap)?;
         if !valid_product(product) {
             return Err(EngineError::invalid(

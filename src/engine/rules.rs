@@ -99,6 +99,21 @@ impl Engine {
         input: &NewRule,
         ctx: &Ctx,
     ) -> Result<RuleAdded, EngineError> {
+        let mut attempt = 0;
+        loop {
+            match self.add_rule_once(ap, input, ctx).await {
+                Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn add_rule_once(
+        &self,
+        ap: &AdminPrincipal,
+        input: &NewRule,
+        ctx: &Ctx,
+    ) -> Result<RuleAdded, EngineError> {
         require_write(ap)?;
         let now = self.now();
         let mut tx = self.store.write().await?;
@@ -164,6 +179,21 @@ impl Engine {
     }
 
     pub async fn delete_rule(
+        &self,
+        ap: &AdminPrincipal,
+        id: &str,
+        ctx: &Ctx,
+    ) -> Result<RuleDeleted, EngineError> {
+        let mut attempt = 0;
+        loop {
+            match self.delete_rule_once(ap, id, ctx).await {
+                Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn delete_rule_once(
         &self,
         ap: &AdminPrincipal,
         id: &str,

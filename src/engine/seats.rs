@@ -138,7 +138,7 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        let brief = tx.user_brief(account, user).await?;
+        let brief = tx.lock_user_brief(account, user).await?;
         let want = match &brief {
             Some((_, true)) => self.desired(tx, account, set, user).await?,
             _ => BTreeSet::new(),
@@ -152,16 +152,8 @@ impl Engine {
         for seat in &held {
             let keep = want.contains(&seat.product) || (active && seat.source == "manual");
             if !keep {
-                self.release(
-                    tx,
-                    account,
-                    user,
-                    &seat.product,
-                    seat.state == "assigned",
-                    now,
-                    changes,
-                )
-                .await?;
+                self.release(tx, account, user, &seat.product, now, changes)
+                    .await?;
             }
         }
         let Some((user_name, true)) = brief else {
@@ -241,9 +233,22 @@ impl Engine {
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
         let key = no_seat_key(user_name, product);
-        if tx.take_seat(account, product).await? {
-            tx.insert_seat(account, user, product, "assigned", source, now)
-                .await?;
+        let mut took = tx.take_seat(account, product).await?;
+        if !took {
+            // About to waitlist: hold the pool row first, so that a seat another transaction
+            // frees meanwhile is handed to this entry once it commits, and look once more.
+            tx.lock_pool(account, product).await?;
+            took = tx.take_seat(account, product).await?;
+        }
+        if took {
+            if !tx
+                .insert_seat(account, user, product, "assigned", source, now)
+                .await?
+            {
+                // A concurrent request gave this user the product first.
+                tx.give_back_seat(account, product).await?;
+                return Ok(());
+            }
             if set.open_conflicts {
                 tx.resolve_conflicts(account, "no_seat", &[key], now)
                     .await?;
@@ -265,8 +270,12 @@ impl Engine {
         };
         match set.settings.seat_policy {
             SeatPolicy::Waitlist => {
-                tx.insert_seat(account, user, product, "waitlisted", source, now)
-                    .await?;
+                if !tx
+                    .insert_seat(account, user, product, "waitlisted", source, now)
+                    .await?
+                {
+                    return Ok(());
+                }
                 tx.record_conflict(account, &conflict, &uuid::Uuid::new_v4().to_string(), now)
                     .await?;
                 changes.push(SeatChange {
@@ -291,18 +300,21 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Gives up a user's seat of a product. What it was is what the delete found, not what
+    /// was read before: another transaction may have served or removed it meanwhile.
     async fn release(
         &self,
         tx: &mut WriteTx,
         account: i64,
         user: &str,
         product: &str,
-        was_assigned: bool,
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        tx.delete_seat(account, user, product).await?;
+        let Some(state) = tx.delete_seat(account, user, product).await? else {
+            return Ok(());
+        };
+        let was_assigned = state == "assigned";
         changes.push(SeatChange {
             user_id: user.to_string(),
             product: product.to_string(),
@@ -332,11 +344,15 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), ScimError> {
-        while let Some(next) = tx.first_waitlisted(account, product).await? {
+        while let Some(next) = tx.lock_first_waitlisted(account, product).await? {
             if !tx.take_seat(account, product).await? {
                 break;
             }
-            tx.mark_assigned(account, &next, product, now).await?;
+            if !tx.mark_assigned(account, &next, product, now).await? {
+                // Served or gone since it was read: the seat goes back, the next in line.
+                tx.give_back_seat(account, product).await?;
+                continue;
+            }
             if let Some((name, _)) = tx.user_brief(account, &next).await? {
                 tx.resolve_conflicts(account, "no_seat", &[no_seat_key(&name, product)], now)
                     .await?;

@@ -161,6 +161,21 @@ impl Engine {
         patch: &Value,
         ctx: &Ctx,
     ) -> Result<SettingsChanged, EngineError> {
+        let mut attempt = 0;
+        loop {
+            match self.patch_settings_once(ap, patch, ctx).await {
+                Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn patch_settings_once(
+        &self,
+        ap: &AdminPrincipal,
+        patch: &Value,
+        ctx: &Ctx,
+    ) -> Result<SettingsChanged, EngineError> {
         require_write(ap)?;
         let now = self.now();
         let mut tx = self.store.write().await?;

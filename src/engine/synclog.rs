@@ -169,6 +169,7 @@ fn failure_advice(e: &ScimError) -> String {
         ErrorCode::ChangedMeanwhile => "Someone changed the resource meanwhile: read it again and retry.".into(),
         ErrorCode::Unauthorized => "Give the identity provider a live token of this account (roster token create).".into(),
         ErrorCode::Internal => "Retry; if it persists, contact support with the request id.".into(),
+        ErrorCode::Unavailable | ErrorCode::Busy => "Nothing to fix in the request: the server was busy; the identity provider's retry goes through.".into(),
         ErrorCode::InvalidFilter
         | ErrorCode::InvalidPath
         | ErrorCode::InvalidSyntax

@@ -16,6 +16,7 @@ use crate::store::WriteTx;
 
 use super::authz::{as_scim, require_write};
 use super::error::{EngineError, Fail};
+use super::retry::again;
 use super::seats::SeatChange;
 use super::synclog::{Change, Ctx, Draft};
 use super::users::UserView;
@@ -61,63 +62,81 @@ impl Engine {
         ctx: &Ctx,
     ) -> Result<Transferred, EngineError> {
         require_write(ap)?;
-        let mut draft = Draft::new(Some(ResourceKind::User), "transfer", Some(user));
-        let draft_ref = &mut draft;
         let email = input.email.trim().to_string();
         let retain = input.retain_data;
         let p = as_scim(ap);
-        let r = async {
-            let now = self.now();
-            let mut tx = self.store.write().await?;
-            let current = self.load_user(&mut tx, &p, user).await?;
-            let result = if retain {
-                let mut doc = with_new_email(&current.doc, &email);
-                resource::finish(self.registry(), ResourceKind::User, &mut doc)?;
-                let applied = patch::Applied {
-                    doc,
-                    members: vec![],
-                };
-                let out = self
-                    .write_patched(
-                        &mut tx,
-                        &p,
-                        ResourceKind::User,
-                        &current,
-                        applied,
-                        vec![],
-                        false,
-                    )
-                    .await?;
-                Transferred::Retained {
-                    user: UserView::from(&out.resource),
-                    seat_changes: out.seat_changes,
+        let mut attempt = 0;
+        loop {
+            let mut draft = Draft::new(Some(ResourceKind::User), "transfer", Some(user));
+            let r = self
+                .transfer_in(&p, user, &email, retain, ctx, &mut draft)
+                .await;
+            if let Err(f) = &r {
+                if again(&f.error, false, &mut attempt).await {
+                    continue;
                 }
-            } else {
-                self.transfer_to_other(&mut tx, &p, &current, &email, &now)
-                    .await?
-            };
-            draft_ref.user_name = current
-                .doc
-                .get("userName")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            draft_ref.changes = vec![Change {
-                attribute: "transfer".into(),
-                old: Some(json!({"user": current.id})),
-                new: Some(json!({"email": email, "retain_data": retain})),
-            }];
-            draft_ref.step(if retain {
-                "transfer: the same user takes the new email"
-            } else {
-                "transfer: seats moved to the user with the new email; the old user is suspended"
-            });
-            self.log_in(&mut tx, p.account_id, ctx, draft_ref, 200)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, Fail>(result)
+            }
+            return Ok(self.settle(p.account_id, ctx, &draft, r).await?);
         }
-        .await;
-        Ok(self.settle(p.account_id, ctx, &draft, r).await?)
+    }
+
+    async fn transfer_in(
+        &self,
+        p: &Principal,
+        user: &str,
+        email: &str,
+        retain: bool,
+        ctx: &Ctx,
+        draft_ref: &mut Draft,
+    ) -> Result<Transferred, Fail> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let current = self.load_user(&mut tx, p, user).await?;
+        let result = if retain {
+            let mut doc = with_new_email(&current.doc, email);
+            resource::finish(self.registry(), ResourceKind::User, &mut doc)?;
+            let applied = patch::Applied {
+                doc,
+                members: vec![],
+            };
+            let out = self
+                .write_patched(
+                    &mut tx,
+                    p,
+                    ResourceKind::User,
+                    &current,
+                    applied,
+                    vec![],
+                    false,
+                )
+                .await?;
+            Transferred::Retained {
+                user: UserView::from(&out.resource),
+                seat_changes: out.seat_changes,
+            }
+        } else {
+            self.transfer_to_other(&mut tx, p, &current, email, &now)
+                .await?
+        };
+        draft_ref.user_name = current
+            .doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        draft_ref.changes = vec![Change {
+            attribute: "transfer".into(),
+            old: Some(json!({"user": current.id})),
+            new: Some(json!({"email": email, "retain_data": retain})),
+        }];
+        draft_ref.step(if retain {
+            "transfer: the same user takes the new email"
+        } else {
+            "transfer: seats moved to the user with the new email; the old user is suspended"
+        });
+        self.log_in(&mut tx, p.account_id, ctx, draft_ref, 200)
+            .await?;
+        tx.commit().await?;
+        Ok(result)
     }
 
     async fn transfer_to_other(
@@ -156,8 +175,12 @@ impl Engine {
             if target_has.contains(&seat.product) {
                 continue;
             }
-            tx.move_seat(p.account_id, &from.id, &target, &seat.product, now)
-                .await?;
+            if !tx
+                .move_seat(p.account_id, &from.id, &target, &seat.product, now)
+                .await?
+            {
+                continue;
+            }
             changes.push(SeatChange {
                 user_id: target.clone(),
                 product: seat.product.clone(),

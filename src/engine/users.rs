@@ -8,7 +8,6 @@ use validator::Validate;
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::auth::Principal;
-use crate::scim::patch;
 use crate::scim::resource::Stored;
 use crate::scim::{ResourceKind, ScimError, ScimType};
 use crate::store::ReadConn;
@@ -17,7 +16,7 @@ use super::authz::{as_scim, require_write};
 use super::error::{EngineError, ErrorCode, Fail};
 use super::import::{Row, RowReport};
 use super::seats::SeatChange;
-use super::synclog::{Ctx, Draft};
+use super::synclog::Ctx;
 use super::Engine;
 
 /// A user as the admin API shows one.
@@ -256,40 +255,10 @@ impl Engine {
     ) -> Result<UserChanged, EngineError> {
         require_write(ap)?;
         let p = as_scim(ap);
-        let mut draft = Draft::new(Some(ResourceKind::User), "update", Some(user));
-        let draft_ref = &mut draft;
         let body = json!({"Operations": [{"op": "replace", "path": "active", "value": active}]});
-        let r = async {
-            let mut notes = vec![];
-            let ops = patch::parse_request(&body, &mut notes)?;
-            let mut tx = self.store.write().await?;
-            let current = self.load_user(&mut tx, &p, user).await?;
-            let applied = patch::apply(
-                self.registry(),
-                ResourceKind::User,
-                &current.doc,
-                &ops,
-                &mut notes,
-            )?;
-            let out = self
-                .write_patched(
-                    &mut tx,
-                    &p,
-                    ResourceKind::User,
-                    &current,
-                    applied,
-                    notes,
-                    false,
-                )
-                .await?;
-            self.finish_draft(draft_ref, ResourceKind::User, Some(&current.doc), &out);
-            self.log_in(&mut tx, p.account_id, ctx, draft_ref, 200)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, Fail>(out)
-        }
-        .await;
-        let out = self.settle(p.account_id, ctx, &draft, r).await?;
+        let out = self
+            .patch(&p, ResourceKind::User, user, &body, None, false, ctx)
+            .await?;
         Ok(UserChanged {
             user: UserView::from(&out.resource),
             seat_changes: out.seat_changes,

@@ -58,6 +58,9 @@ pub fn error_response(e: &ScimError) -> HttpResponse {
         }
         ScimError::TooManyRequests {
             retry_after_secs, ..
+        }
+        | ScimError::Unavailable {
+            retry_after_secs, ..
         } => {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

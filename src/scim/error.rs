@@ -89,6 +89,11 @@ pub enum ScimError {
         detail: String,
         retry_after_secs: u64,
     },
+    /// 503: the server is too busy to take the write now; `Retry-After` says when to try.
+    Unavailable {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// 501
     NotImplemented {
         detail: String,
@@ -163,6 +168,7 @@ impl ScimError {
             ScimError::PayloadTooLarge { .. } => 413,
             ScimError::TooManyRequests { .. } => 429,
             ScimError::NotImplemented { .. } => 501,
+            ScimError::Unavailable { .. } => 503,
             ScimError::Internal { .. } => 500,
         }
     }
@@ -181,6 +187,7 @@ impl ScimError {
             | ScimError::PayloadTooLarge { .. }
             | ScimError::TooManyRequests { .. }
             | ScimError::NotImplemented { .. }
+            | ScimError::Unavailable { .. }
             | ScimError::Internal { .. } => None,
         }
     }
@@ -201,6 +208,7 @@ impl ScimError {
             | ScimError::PreconditionFailed { detail }
             | ScimError::PayloadTooLarge { detail }
             | ScimError::TooManyRequests { detail, .. }
+            | ScimError::Unavailable { detail, .. }
             | ScimError::NotImplemented { detail } => detail,
         }
     }

@@ -31,6 +31,17 @@ fn pg_keys(keys: &[String]) -> String {
 }
 
 impl Backend {
+    /// What ends a `SELECT` that locks the rows it reads for the rest of the transaction:
+    /// PostgreSQL `FOR UPDATE` (with `SKIP LOCKED`, rows another transaction holds are passed
+    /// over); nothing on SQLite, whose one writer already excludes every other.
+    pub fn for_update(self, skip_locked: bool) -> &'static str {
+        match (self, skip_locked) {
+            (Backend::Sqlite, _) => "",
+            (Backend::Postgres, false) => " FOR UPDATE",
+            (Backend::Postgres, true) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// A document path read as a scalar (SQLite: the JSON value; PostgreSQL: text).
     pub fn json_text(self, doc: &str, keys: &[String]) -> String {
         match self {

@@ -18,22 +18,52 @@ pub enum UniqueKey {
 pub enum StoreError {
     #[error("unique key violated: {0:?}")]
     Unique(UniqueKey),
+    /// No connection came free in time (on SQLite: the one writer stayed busy).
+    #[error("the database is busy: no connection came free in time")]
+    Busy,
+    /// The database gave up the transaction to let another one through (a deadlock, a
+    /// serialization failure, a lock wait over the limit); running it again can succeed.
+    #[error("the transaction lost a race with another one: {0}")]
+    Contention(String),
     #[error("unsupported database URL: {0}")]
     BadUrl(String),
     #[error(transparent)]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(String),
 }
 
-impl StoreError {
-    pub(crate) fn classify(e: sqlx::Error) -> StoreError {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Unique(unique_key(db.constraint(), db.message()));
+/// SQLSTATEs (PostgreSQL) after which the same transaction, run again, can succeed:
+/// serialization failure, deadlock, lock wait timeout.
+const CONTENTION_STATES: [&str; 3] = ["40001", "40P01", "55P03"];
+
+/// SQLite result codes of the same kind: SQLITE_BUSY and SQLITE_LOCKED (and their
+/// extended codes, which keep the primary code in the low byte).
+fn sqlite_contention(code: &str) -> bool {
+    code.parse::<i64>()
+        .map(|c| matches!(c & 0xff, 5 | 6))
+        .unwrap_or(false)
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Every database error is classified here, once: a broken unique key, contention
+    /// that a retry can get past, a pool that stayed busy, or anything else.
+    fn from(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::PoolTimedOut => return StoreError::Busy,
+            sqlx::Error::Database(db) => {
+                if db.is_unique_violation() {
+                    return StoreError::Unique(unique_key(db.constraint(), db.message()));
+                }
+                if let Some(code) = db.code() {
+                    if CONTENTION_STATES.contains(&code.as_ref()) || sqlite_contention(&code) {
+                        return StoreError::Contention(db.message().to_string());
+                    }
+                }
             }
+            _ => {}
         }
         StoreError::Sqlx(e)
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::sql::{in_list, Sql};
-use super::{ReadConn, Result};
+use super::{ReadConn, Result, WriteTx};
 
 impl ReadConn {
     pub async fn groups_of_user(&mut self, account: i64, user: &str) -> Result<Vec<String>> {
@@ -47,8 +47,20 @@ impl ReadConn {
 
     /// userName and active flag of a user.
     pub async fn user_brief(&mut self, account: i64, user: &str) -> Result<Option<(String, bool)>> {
+        self.brief(account, user, "").await
+    }
+
+    async fn brief(
+        &mut self,
+        account: i64,
+        user: &str,
+        lock: &str,
+    ) -> Result<Option<(String, bool)>> {
         let mut sql = Sql::new("SELECT user_name, active FROM users WHERE account_id = ");
-        sql.bind_int(account).push(" AND id = ").bind_text(user);
+        sql.bind_int(account)
+            .push(" AND id = ")
+            .bind_text(user)
+            .push(lock);
         Ok(match self.fetch_optional(&sql).await? {
             Some(r) => Some((r.try_get(0)?, r.try_get::<i64, _>(1)? != 0)),
             None => None,
@@ -117,5 +129,19 @@ impl ReadConn {
             .bind_text(name_lc)
             .push(" ORDER BY created, id LIMIT 1");
         self.fetch_text(&sql).await
+    }
+}
+
+impl WriteTx {
+    /// userName and active flag of a user, the row locked until commit (PostgreSQL): seat
+    /// decisions for one user then run one transaction at a time, so a seat cannot be given
+    /// to a user another transaction is suspending or deleting.
+    pub async fn lock_user_brief(
+        &mut self,
+        account: i64,
+        user: &str,
+    ) -> Result<Option<(String, bool)>> {
+        let lock = self.backend.for_update(false);
+        self.brief(account, user, lock).await
     }
 }

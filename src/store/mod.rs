@@ -197,7 +197,7 @@ impl WriteTx {
         let r = sqlx::query_with(&text, sql.arguments()?)
             .execute(self.conn.inner.get())
             .await
-            .map_err(StoreError::classify)?;
+            .map_err(StoreError::from)?;
         Ok(r.rows_affected())
     }
 

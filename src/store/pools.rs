@@ -107,6 +107,19 @@ impl WriteTx {
 
     /// Takes one free seat of the pool, if there is one: the conditional increment that
     /// keeps `assigned <= capacity` under any concurrency.
+    /// Locks a product's pool row until commit (PostgreSQL; SQLite's one writer needs no
+    /// lock). Whoever waitlists holds it, so a seat freed meanwhile waits for the waitlist
+    /// entry to commit and is then handed to it.
+    pub async fn lock_pool(&mut self, account: i64, product: &str) -> Result<()> {
+        let mut sql = Sql::new("SELECT assigned FROM products WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND name = ")
+            .bind_text(product)
+            .push(self.backend.for_update(false));
+        self.fetch_optional(&sql).await?;
+        Ok(())
+    }
+
     pub async fn take_seat(&mut self, account: i64, product: &str) -> Result<bool> {
         let mut sql = Sql::new("UPDATE products SET assigned = assigned + 1 WHERE account_id = ");
         sql.bind_int(account)

@@ -546,6 +546,6 @@ pub enum ListError {
 
 impl From<sqlx::Error> for ListError {
     fn from(e: sqlx::Error) -> Self {
-        ListError::Store(StoreError::Sqlx(e))
+        ListError::Store(StoreError::from(e))
     }
 }

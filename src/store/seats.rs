@@ -47,20 +47,6 @@ impl ReadConn {
         Ok(out)
     }
 
-    /// The user first in line for a product.
-    pub async fn first_waitlisted(
-        &mut self,
-        account: i64,
-        product: &str,
-    ) -> Result<Option<String>> {
-        let mut sql = Sql::new("SELECT user_id FROM seats WHERE account_id = ");
-        sql.bind_int(account)
-            .push(" AND product = ")
-            .bind_text(product)
-            .push(" AND state = 'waitlisted' ORDER BY queue_seq, since, user_id LIMIT 1");
-        self.fetch_text(&sql).await
-    }
-
     pub async fn waitlisted_products(&mut self, account: i64) -> Result<Vec<String>> {
         let mut sql = Sql::new("SELECT DISTINCT product FROM seats WHERE account_id = ");
         sql.bind_int(account)
@@ -74,6 +60,25 @@ impl ReadConn {
 }
 
 impl WriteTx {
+    /// The user first in line for a product, that row locked until commit. On PostgreSQL a
+    /// row another transaction is serving is skipped, so two transactions freeing seats at
+    /// once hand them to two different people.
+    pub async fn lock_first_waitlisted(
+        &mut self,
+        account: i64,
+        product: &str,
+    ) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT user_id FROM seats WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND product = ")
+            .bind_text(product)
+            .push(" AND state = 'waitlisted' ORDER BY queue_seq, since, user_id LIMIT 1")
+            .push(self.backend.for_update(true));
+        self.fetch_text(&sql).await
+    }
+
+    /// Inserts a seat row unless the user already holds one of the product (a concurrent
+    /// request got there first). Returns whether it was inserted.
     pub async fn insert_seat(
         &mut self,
         account: i64,
@@ -82,7 +87,7 @@ impl WriteTx {
         state: &str,
         source: &str,
         now: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut sql = Sql::new(
             "INSERT INTO seats (account_id, user_id, product, state, source, since, queue_seq) VALUES (",
         );
@@ -108,29 +113,38 @@ impl WriteTx {
         } else {
             sql.push("0");
         }
-        sql.push(")");
-        self.execute(&sql).await?;
-        Ok(())
+        sql.push(") ON CONFLICT (account_id, user_id, product) DO NOTHING");
+        Ok(self.execute(&sql).await? == 1)
     }
 
-    pub async fn delete_seat(&mut self, account: i64, user: &str, product: &str) -> Result<()> {
+    /// Deletes a seat row; returns the state it had when deleted (`None`: another
+    /// transaction deleted it first). What to give back follows from this, never from an
+    /// earlier read.
+    pub async fn delete_seat(
+        &mut self,
+        account: i64,
+        user: &str,
+        product: &str,
+    ) -> Result<Option<String>> {
         let mut sql = Sql::new("DELETE FROM seats WHERE account_id = ");
         sql.bind_int(account)
             .push(" AND user_id = ")
             .bind_text(user)
             .push(" AND product = ")
-            .bind_text(product);
-        self.execute(&sql).await?;
-        Ok(())
+            .bind_text(product)
+            .push(" RETURNING state");
+        self.fetch_text(&sql).await
     }
 
+    /// Turns a waitlisted seat into an assigned one; false when the row is no longer
+    /// waitlisted (served or deleted by another transaction meanwhile).
     pub async fn mark_assigned(
         &mut self,
         account: i64,
         user: &str,
         product: &str,
         now: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut sql = Sql::new("UPDATE seats SET state = 'assigned', since = ");
         sql.bind_text(now)
             .push(" WHERE account_id = ")
@@ -138,12 +152,13 @@ impl WriteTx {
             .push(" AND user_id = ")
             .bind_text(user)
             .push(" AND product = ")
-            .bind_text(product);
-        self.execute(&sql).await?;
-        Ok(())
+            .bind_text(product)
+            .push(" AND state = 'waitlisted'");
+        Ok(self.execute(&sql).await? == 1)
     }
 
-    /// Moves a seat row from one user to another as a manual seat, keeping its state.
+    /// Moves a seat row from one user to another as a manual seat, keeping its state;
+    /// false when the row was gone.
     pub async fn move_seat(
         &mut self,
         account: i64,
@@ -151,7 +166,7 @@ impl WriteTx {
         to: &str,
         product: &str,
         now: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut sql = Sql::new("UPDATE seats SET user_id = ");
         sql.bind_text(to)
             .push(", source = 'manual', since = ")
@@ -162,7 +177,6 @@ impl WriteTx {
             .bind_text(from)
             .push(" AND product = ")
             .bind_text(product);
-        self.execute(&sql).await?;
-        Ok(())
+        Ok(self.execute(&sql).await? == 1)
     }
 }

@@ -11,6 +11,8 @@ pub struct TestApp {
     pub token: String,
     pub client: reqwest::Client,
     pub engine: Engine,
+    /// The test's own database, for checks made straight in SQL.
+    pub database_url: String,
     _dir: tempfile::TempDir,
     /// A PostgreSQL database to drop when the test ends.
     pg_database: Option<String>,
@@ -64,6 +66,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         token,
         client: reqwest::Client::new(),
         engine,
+        database_url: url,
         _dir: dir,
         pg_database,
     }

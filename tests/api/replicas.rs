@@ -54,13 +54,14 @@ fn replica(database: &str) -> Replica {
     Replica { child, base }
 }
 
-struct Cluster {
+pub struct Cluster {
     a: Replica,
     b: Replica,
-    token: String,
-    admin: String,
-    client: reqwest::Client,
+    pub token: String,
+    pub admin: String,
+    pub client: reqwest::Client,
     database: String,
+    pub url: String,
 }
 
 impl Drop for Cluster {
@@ -74,7 +75,7 @@ impl Drop for Cluster {
     }
 }
 
-async fn cluster() -> Cluster {
+pub async fn cluster() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let (url, name) = fresh_database(Backend::Postgres, dir.path());
     let engine = roster::startup::engine(&url, None).await.unwrap();
@@ -91,11 +92,13 @@ async fn cluster() -> Cluster {
         admin,
         client: reqwest::Client::new(),
         database: name.unwrap(),
+        url,
     }
 }
 
 impl Cluster {
-    fn on(&self, n: usize) -> &str {
+    /// The SCIM base URL of replica A (even `n`) or B (odd `n`).
+    pub fn on(&self, n: usize) -> &str {
         if n.is_multiple_of(2) {
             &self.a.base
         } else {

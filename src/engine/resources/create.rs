@@ -14,6 +14,8 @@ use super::super::synclog::{Change, Ctx, Draft};
 use super::super::Engine;
 use super::{display_name, Outcome};
 
+use super::super::retry::again;
+
 impl Engine {
     pub async fn create(
         &self,
@@ -22,9 +24,17 @@ impl Engine {
         body: &Value,
         ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
-        let mut draft = Draft::new(Some(kind), "create", None);
-        let r = self.create_in(p, kind, body, ctx, &mut draft).await;
-        self.settle(p.account_id, ctx, &draft, r).await
+        let mut attempt = 0;
+        loop {
+            let mut draft = Draft::new(Some(kind), "create", None);
+            let r = self.create_in(p, kind, body, ctx, &mut draft).await;
+            if let Err(f) = &r {
+                if again(&f.error, false, &mut attempt).await {
+                    continue;
+                }
+            }
+            return self.settle(p.account_id, ctx, &draft, r).await;
+        }
     }
 
     async fn create_in(

@@ -64,11 +64,18 @@ impl ResponseError for EngineError {
             }
         };
         let mut resp = HttpResponse::build(self.status_code()).json(Body { error: detail });
-        if self.code() == ErrorCode::Unauthorized {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"roster-admin\""),
-            );
+        match self.code() {
+            ErrorCode::Unauthorized => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"roster-admin\""),
+                );
+            }
+            ErrorCode::Unavailable | ErrorCode::Busy => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            _ => {}
         }
         resp
     }
