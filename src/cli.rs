@@ -100,6 +100,14 @@ pub struct ServeArgs {
     /// PostgreSQL: cancel any statement running longer than this (0: no limit).
     #[arg(long, env = "ROSTER_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
     pub statement_timeout_ms: u64,
+    /// Give up a request whose body stalls (no byte arriving) this long, answering 408.
+    #[arg(
+        long,
+        env = "ROSTER_BODY_TIMEOUT_SECS",
+        default_value_t = crate::config::DEFAULT_BODY_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +137,18 @@ pub enum AdminTokenCommand {
         /// Hours until it expires.
         #[arg(long, default_value_t = 24)]
         ttl_hours: u32,
+    },
+    /// Revoke one admin token (pass it with --token) or every admin token of the account
+    /// made until now (--all). Effective at once on every replica.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        /// The admin token to revoke.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        token: Option<String>,
+        /// Revoke every admin token of the account made until now.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -204,6 +224,7 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
                 durable: args.durable,
                 workers: args.workers,
                 statement_timeout_ms: args.statement_timeout_ms,
+                body_timeout: std::time::Duration::from_secs(args.body_timeout_secs),
             };
             let engine = crate::startup::engine(&database, Some(&config)).await?;
             if engine.account_count().await? == 0 {
@@ -283,6 +304,24 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
             println!(
                 "{}",
                 engine.issue_admin_token(&account, role, ttl_hours).await?
+            );
+        }
+        Command::AdminToken(AdminTokenCommand::Revoke {
+            account,
+            token,
+            all,
+        }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            engine
+                .revoke_admin_tokens(&account, token.as_deref(), all)
+                .await?;
+            eprintln!(
+                "{}",
+                if all {
+                    "revoked every admin token of the account made until now"
+                } else {
+                    "revoked the admin token"
+                }
             );
         }
         Command::Import {

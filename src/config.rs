@@ -1,6 +1,11 @@
 //! Configuration, typed, read once at startup from flags and the environment.
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a request body may stall (no byte arriving) before the request is refused with
+/// 408, unless `--body-timeout-secs` says otherwise.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -15,6 +20,8 @@ pub struct Config {
     pub workers: usize,
     /// PostgreSQL statement timeout in milliseconds (0: none).
     pub statement_timeout_ms: u64,
+    /// How long a request body may go without a byte arriving before it is given up (408).
+    pub body_timeout: Duration,
 }
 
 impl Config {

@@ -10,8 +10,10 @@ use tracing_actix_web::TracingLogger;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::http::body::BodyTimeout;
 use crate::scim::Registry;
 use crate::store::Store;
+use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -72,10 +74,12 @@ impl Application {
             }
         });
         let data = web::Data::new(engine);
+        let body_timeout = BodyTimeout(config.body_timeout);
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(data.clone())
+                .app_data(body_timeout)
                 .configure(crate::http::configure)
         })
         .listen(listener)

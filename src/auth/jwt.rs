@@ -34,7 +34,14 @@ pub struct AdminClaims {
     pub iss: String,
     pub aud: String,
     pub iat: i64,
+    /// Not valid before (the issue time): a token dated in the future is refused.
+    #[serde(default)]
+    pub nbf: i64,
     pub exp: i64,
+    /// The token's id, so that one token can be revoked. Tokens made before ids existed
+    /// have none; revoking every token of the account still covers them.
+    #[serde(default)]
+    pub jti: String,
 }
 
 /// Who is calling the admin API.
@@ -54,11 +61,13 @@ pub fn issue(secret: &[u8], claims: &AdminClaims) -> Result<String, jsonwebtoken
     )
 }
 
-/// Checks signature, issuer, audience and expiry.
+/// Checks signature, issuer, audience, expiry and not-before. Whether the token was
+/// revoked is the caller's question (it is in the database).
 pub fn verify(secret: &[u8], token: &str) -> Result<AdminClaims, jsonwebtoken::errors::Error> {
     let mut v = Validation::new(Algorithm::HS256);
     v.set_issuer(&[ISSUER]);
     v.set_audience(&[AUDIENCE]);
+    v.validate_nbf = true;
     v.leeway = 30;
     Ok(decode::<AdminClaims>(token, &DecodingKey::from_secret(secret), &v)?.claims)
 }
@@ -76,7 +85,9 @@ mod tests {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             iat: 0,
+            nbf: 0,
             exp,
+            jti: "t1".into(),
         }
     }
 
@@ -89,5 +100,14 @@ mod tests {
         let old = issue(b"k1", &claims(now - 3600)).unwrap();
         assert!(verify(b"k1", &old).is_err(), "expired");
         assert!(verify(b"k1", "not.a.jwt").is_err());
+        let early = issue(
+            b"k1",
+            &AdminClaims {
+                nbf: now + 3600,
+                ..claims(now + 7200)
+            },
+        )
+        .unwrap();
+        assert!(verify(b"k1", &early).is_err(), "not valid yet");
     }
 }

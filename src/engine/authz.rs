@@ -12,6 +12,20 @@ use super::Engine;
 /// replica verifies what any replica issued.
 const ADMIN_SECRET: &str = "admin_jwt_hs256";
 
+/// `POST /admin/v1/admin-tokens/revoke`: one token, or all of the account's.
+#[derive(Debug, Clone, serde::Deserialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeAdminTokens {
+    #[validate(length(min = 1, max = 4096, message = "token is an admin token"))]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+impl super::input::Input for RevokeAdminTokens {
+    const FIELDS: &'static [&'static str] = &["token", "all"];
+}
+
 /// Fails unless the principal may change things.
 pub(crate) fn require_write(ap: &AdminPrincipal) -> Result<(), EngineError> {
     match ap.role {
@@ -60,7 +74,15 @@ impl Engine {
         ttl_hours: u32,
     ) -> Result<String, EngineError> {
         let account = self.account(slug).await?;
-        let now = self.clock.now().timestamp();
+        // A token made in the same second as a revocation of all would count as revoked:
+        // date it just after the cut-off.
+        let cut_off = self
+            .store
+            .read()
+            .await?
+            .admin_tokens_after(account.id)
+            .await?;
+        let now = self.clock.now().timestamp().max(cut_off + 1);
         let claims = AdminClaims {
             sub: "admin".into(),
             account: account.slug,
@@ -69,7 +91,9 @@ impl Engine {
             iss: jwt::ISSUER.into(),
             aud: jwt::AUDIENCE.into(),
             iat: now,
+            nbf: now,
             exp: now + i64::from(ttl_hours.max(1)) * 3600,
+            jti: crate::auth::new_token_id(),
         };
         let secret = self.admin_secret().await?;
         jwt::issue(&secret, &claims).map_err(EngineError::internal)
@@ -84,17 +108,92 @@ impl Engine {
             )
         })?;
         let mut conn = self.store.read().await?;
-        match conn.account_by_slug(&claims.account).await? {
-            Some(a) if a.id == claims.account_id => Ok(AdminPrincipal {
-                account_id: a.id,
-                account: a.slug,
-                subject: claims.sub,
-                role: claims.role,
-            }),
-            _ => Err(EngineError::unauthorized(
-                "the admin token's account no longer exists",
-            )),
+        let account = match conn.account_by_slug(&claims.account).await? {
+            Some(a) if a.id == claims.account_id => a,
+            _ => {
+                return Err(EngineError::unauthorized(
+                    "the admin token's account no longer exists",
+                ))
+            }
+        };
+        if conn
+            .admin_token_revoked(account.id, &claims.jti, claims.iat)
+            .await?
+        {
+            return Err(EngineError::unauthorized(
+                "the admin token was revoked; make another with `roster admin-token create`",
+            ));
         }
+        Ok(AdminPrincipal {
+            account_id: account.id,
+            account: account.slug,
+            subject: claims.sub,
+            role: claims.role,
+        })
+    }
+
+    /// The admin API's revocation: an admin (not an auditor) revokes one of the account's
+    /// admin tokens, or all of them (the caller's own included).
+    pub async fn revoke_admin_tokens_as(
+        &self,
+        ap: &AdminPrincipal,
+        input: &RevokeAdminTokens,
+    ) -> Result<(), EngineError> {
+        require_write(ap)?;
+        self.revoke_admin_tokens(&ap.account, input.token.as_deref(), input.all)
+            .await
+    }
+
+    /// Revokes one admin token (by the token itself, whose signature is checked first) or,
+    /// with `all`, every admin token of the account issued until now.
+    pub async fn revoke_admin_tokens(
+        &self,
+        slug: &str,
+        token: Option<&str>,
+        all: bool,
+    ) -> Result<(), EngineError> {
+        let account = self.account(slug).await?;
+        let one = match (token, all) {
+            (Some(token), false) => {
+                let secret = self.admin_secret().await?;
+                let claims = jwt::verify(&secret, token).map_err(|_| {
+                    EngineError::invalid(
+                        ErrorCode::InvalidValue,
+                        "token",
+                        "that is not a live admin token of this server (an expired one needs no revoking)",
+                    )
+                })?;
+                if claims.account_id != account.id || claims.jti.is_empty() {
+                    return Err(EngineError::invalid(
+                        ErrorCode::InvalidValue,
+                        "token",
+                        "that token is not one of this account's, or predates token ids: revoke all instead",
+                    ));
+                }
+                Some(claims)
+            }
+            (None, true) => None,
+            _ => {
+                return Err(EngineError::invalid(
+                    ErrorCode::InvalidValue,
+                    "token",
+                    "name one token, or all",
+                ))
+            }
+        };
+        let mut tx = self.store.write().await?;
+        match one {
+            Some(claims) => {
+                tx.revoke_admin_token(account.id, &claims.jti, claims.exp, &self.now())
+                    .await?
+            }
+            None => {
+                tx.revoke_admin_tokens_before(account.id, self.clock.now().timestamp())
+                    .await?
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The account's admin, for the command line (whoever runs it owns the database).

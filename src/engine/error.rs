@@ -32,11 +32,12 @@ pub enum ErrorCode {
     MissingColumn,
     ReadOnly,
     NoTarget,
-    // 401, 403, 404, 405
+    // 401, 403, 404, 405, 408
     Unauthorized,
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     // 409: the request is fine, the account's state refuses it.
     Uniqueness,
     EmailInUse,
@@ -44,8 +45,9 @@ pub enum ErrorCode {
     SeatsInUse,
     // 412
     ChangedMeanwhile,
-    // 413, 429, 501, 503, 500
+    // 413, 415, 429, 501, 503, 500
     TooLarge,
+    UnsupportedMediaType,
     TooManyRequests,
     NotImplemented,
     /// The write collided with others (a deadlock, a serialization failure) and still did
@@ -82,12 +84,14 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::Uniqueness
             | ErrorCode::EmailInUse
             | ErrorCode::NoSeat
             | ErrorCode::SeatsInUse => 409,
             ErrorCode::ChangedMeanwhile => 412,
             ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::NotImplemented => 501,
             ErrorCode::Unavailable | ErrorCode::Busy => 503,
@@ -120,12 +124,14 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Uniqueness => "uniqueness",
             ErrorCode::EmailInUse => "email_in_use",
             ErrorCode::NoSeat => "no_seat",
             ErrorCode::SeatsInUse => "seats_in_use",
             ErrorCode::ChangedMeanwhile => "changed_meanwhile",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::NotImplemented => "not_implemented",
             ErrorCode::Unavailable => "unavailable",
@@ -159,6 +165,8 @@ impl ErrorCode {
             ScimError::NoSeat { .. } => ErrorCode::NoSeat,
             ScimError::PreconditionFailed { .. } => ErrorCode::ChangedMeanwhile,
             ScimError::PayloadTooLarge { .. } => ErrorCode::TooLarge,
+            ScimError::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            ScimError::RequestTimeout { .. } => ErrorCode::RequestTimeout,
             ScimError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             ScimError::NotImplemented { .. } => ErrorCode::NotImplemented,
             ScimError::Unavailable {

@@ -34,6 +34,9 @@ pub const COLUMNS: [&str; 7] = [
 
 /// Rows per transaction in a real run (each row in its own savepoint).
 const BATCH: usize = 250;
+/// Rows per transaction in a dry run: each is rolled back, so no dry run, however long the
+/// file (and an auditor may send one), holds the writer for more than about a second.
+const DRY_BATCH: usize = 2_000;
 
 /// One row of the file, as read.
 #[derive(Debug, Clone, Default)]
@@ -162,15 +165,26 @@ pub fn parse(text: &str) -> Result<Vec<Row>, EngineError> {
         match get(6).to_ascii_lowercase().as_str() {
             "" | "true" | "yes" | "1" | "active" => {}
             "false" | "no" | "0" | "suspended" => row.active = false,
-            other => row.problem = Some(format!("active is '{other}': use true or false")),
+            other => {
+                row.problem = Some(format!(
+                    "active is '{}': use true or false",
+                    super::synclog::clipped(other)
+                ))
+            }
         }
         if row.problem.is_none()
             && (!row.email.contains('@') || row.email.contains(char::is_whitespace))
         {
-            row.problem = Some(format!("'{}' is not an email address", row.email));
+            row.problem = Some(format!(
+                "'{}' is not an email address",
+                super::synclog::clipped(&row.email)
+            ));
         }
         if let Some(p) = row.products.iter().find(|p| !valid_product(p)) {
-            row.problem = Some(format!("'{p}' is not a product name"));
+            row.problem = Some(format!(
+                "'{}' is not a product name",
+                super::synclog::clipped(p)
+            ));
         }
         rows.push(row);
     }
@@ -310,24 +324,31 @@ impl Engine {
             ..ImportReport::default()
         };
         let p = super::authz::as_scim(ap);
-        let size = if dry_run { total.max(1) } else { BATCH };
+        let size = if dry_run { DRY_BATCH } else { BATCH };
         let mut known = Known::default();
+        // A dry run's batches roll back, so what one took from a pool is gone for the next:
+        // the seats earlier batches took (less those they freed) are taken again, at the start
+        // of each, so that the report predicts what the real run assigns and waitlists.
+        let mut taken: HashMap<String, i64> = HashMap::new();
         let mut done = 0;
         for chunk in rows.chunks(size) {
-            // Fast: the whole batch without savepoints. A row that fails sends the batch back
-            // to be run again with a savepoint per row.
-            let batch = match self
-                .import_batch(&p, chunk, ctx, &known, dry_run, false)
-                .await?
-            {
-                Some(b) => b,
-                None => self
-                    .import_batch(&p, chunk, ctx, &known, dry_run, true)
-                    .await?
-                    .ok_or_else(|| EngineError::internal("careful import batch gave up"))?,
-            };
-            known.users.extend(batch.users);
-            known.groups.extend(batch.groups);
+            let batch = self
+                .import_chunk(&p, chunk, ctx, &known, dry_run, &taken)
+                .await?;
+            if dry_run {
+                for (_, product, _, change) in &batch.seat_events {
+                    let delta = match change.as_str() {
+                        "assigned" => 1,
+                        "freed" => -1,
+                        _ => 0,
+                    };
+                    *taken.entry(product.clone()).or_default() += delta;
+                }
+            } else {
+                // Only what committed can be found again by a later batch.
+                known.users.extend(batch.users);
+                known.groups.extend(batch.groups);
+            }
             for r in batch.report {
                 match r.result {
                     "created" => report.created += 1,
@@ -343,8 +364,41 @@ impl Engine {
         Ok(report)
     }
 
+    /// One batch: fast, the whole batch without savepoints; a row that fails sends the batch
+    /// back to be run again with a savepoint per row. A batch that collided with other
+    /// writers runs again.
+    async fn import_chunk(
+        &self,
+        p: &Principal,
+        chunk: &[Row],
+        ctx: &Ctx,
+        known: &Known,
+        dry_run: bool,
+        taken: &HashMap<String, i64>,
+    ) -> Result<Batch, EngineError> {
+        let mut attempt = 0;
+        loop {
+            let r = match self
+                .import_batch(p, chunk, ctx, known, dry_run, taken, false)
+                .await
+            {
+                Ok(Some(b)) => Ok(b),
+                Ok(None) => self
+                    .import_batch(p, chunk, ctx, known, dry_run, taken, true)
+                    .await?
+                    .ok_or_else(|| EngineError::internal("careful import batch gave up")),
+                Err(e) => Err(e),
+            };
+            match r {
+                Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
+                r => return r,
+            }
+        }
+    }
+
     /// One batch in one transaction. Not `careful`: `None` at the first failing row (the
     /// transaction rolls back). `careful`: every row in its own savepoint.
+    #[allow(clippy::too_many_arguments)]
     async fn import_batch(
         &self,
         p: &Principal,
@@ -352,9 +406,15 @@ impl Engine {
         ctx: &Ctx,
         known: &Known,
         dry_run: bool,
+        taken: &HashMap<String, i64>,
         careful: bool,
     ) -> Result<Option<Batch>, EngineError> {
         let mut tx = self.store.write().await?;
+        if dry_run {
+            for (product, delta) in taken {
+                tx.adjust_assigned(p.account_id, product, *delta).await?;
+            }
+        }
         let set = self.rule_set(&mut tx, p.account_id).await?;
         let mut keys: Vec<String> = chunk
             .iter()
@@ -400,7 +460,7 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let mut out = RowReport {
             line: row.line,
-            user_name: row.user_name.clone(),
+            user_name: super::synclog::clipped(&row.user_name),
             result: "failed",
             reason: row.problem.clone(),
             user_id: None,

@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::auth::jwt::AdminPrincipal;
-use crate::grammar;
 use crate::scim::query::compile_filter;
 use crate::scim::ResourceKind;
+use crate::store::resources::ListError;
 use crate::store::rules::RuleRow;
+use crate::store::StoreError;
 
 use super::authz::require_write;
 use super::error::{EngineError, ErrorCode};
@@ -132,12 +133,35 @@ impl Engine {
                 }
             }
             (None, Some(f)) => {
-                let parsed = grammar::parse_filter(f).map_err(|e| {
+                let parsed = crate::scim::limits::parse_filter(f).map_err(|e| {
                     EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.render(f))
                 })?;
-                compile_filter(self.registry(), ResourceKind::User, &parsed).map_err(|e| {
-                    EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
-                })?;
+                let expr =
+                    compile_filter(self.registry(), ResourceKind::User, &parsed).map_err(|e| {
+                        EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
+                    })?;
+                // Run its SQL once before storing it: a rule the database cannot evaluate
+                // would fail every later user create.
+                tx.user_matches(ap.account_id, "", &expr)
+                    .await
+                    .map_err(|e| match e {
+                        ListError::Query(e) => EngineError::invalid(
+                            ErrorCode::InvalidFilter,
+                            "filter",
+                            e.public_detail(),
+                        ),
+                        ListError::Store(e @ (StoreError::Busy | StoreError::Contention(_))) => {
+                            EngineError::from(e)
+                        }
+                        ListError::Store(e) => {
+                            tracing::warn!(error = %e, "a rule's filter failed in the database");
+                            EngineError::invalid(
+                                ErrorCode::InvalidFilter,
+                                "filter",
+                                "the database cannot evaluate this filter: make it smaller",
+                            )
+                        }
+                    })?;
             }
             _ => {
                 return Err(EngineError::invalid(

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::grammar;
 use crate::scim::query::{compile_filter, Expr};
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::conflicts::NewConflict;
@@ -69,9 +68,11 @@ impl Engine {
             let expr = match &rule.filter {
                 Some(f) => {
                     // Saved rules were validated; one that no longer compiles selects no one.
-                    grammar::parse_filter(f).ok().and_then(|parsed| {
-                        compile_filter(self.registry(), ResourceKind::User, &parsed).ok()
-                    })
+                    crate::scim::limits::parse_filter(f)
+                        .ok()
+                        .and_then(|parsed| {
+                            compile_filter(self.registry(), ResourceKind::User, &parsed).ok()
+                        })
                 }
                 None => None,
             };

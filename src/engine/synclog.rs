@@ -194,6 +194,8 @@ fn failure_advice(e: &ScimError) -> String {
         | ErrorCode::MethodNotAllowed
         | ErrorCode::SeatsInUse
         | ErrorCode::TooLarge
+        | ErrorCode::UnsupportedMediaType
+        | ErrorCode::RequestTimeout
         | ErrorCode::TooManyRequests
         | ErrorCode::NotImplemented => "Check the request the identity provider sent against Roster's /ServiceProviderConfig.".into(),
     }
@@ -201,6 +203,17 @@ fn failure_advice(e: &ScimError) -> String {
 
 fn change_json(c: &Change) -> Value {
     json!({"attribute": c.attribute, "old": c.old, "new": c.new})
+}
+
+/// Longest text the log keeps of a value a client sent (a path, a userName, an id, a
+/// detail quoting input): the entry stays small and indexable whatever was sent.
+const CLIP: usize = 256;
+
+pub(crate) fn clipped(s: &str) -> String {
+    match s.char_indices().nth(CLIP) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}… ({} characters)", &s[..at], s.chars().count()),
+    }
 }
 
 /// Builds the stored row.
@@ -254,17 +267,17 @@ pub fn row(
         actor: ctx.actor.clone(),
         request_id: ctx.request_id.clone(),
         method: ctx.method.clone(),
-        path: ctx.path.clone(),
+        path: clipped(&ctx.path),
         resource_type: draft.resource_type.map(str::to_string),
-        resource_id: draft.resource_id.clone(),
-        user_name: draft.user_name.clone(),
+        resource_id: draft.resource_id.as_deref().map(clipped),
+        user_name: draft.user_name.as_deref().map(clipped),
         action: draft.action.to_string(),
         status: status.to_string(),
         http_status: i64::from(http_status),
         scim_type: error
             .and_then(ScimError::scim_type)
             .map(|t| t.as_str().to_string()),
-        detail: error.map(|e| e.public_detail().to_string()),
+        detail: error.map(|e| clipped(e.public_detail())),
         error_code,
         recommended_action: advice,
         notes: Value::from(notes).to_string(),
@@ -308,8 +321,20 @@ pub fn start_reads_writer(store: Store) -> mpsc::Sender<Queued> {
                 t.commit().await
             }
             .await;
-            if let Err(e) = written {
-                tracing::error!(error = %e, entries = batch.len(), "could not write read entries to the sync log");
+            if written.is_err() {
+                // One entry the database refuses must not take the others with it: write
+                // them one by one, and lose only the ones that fail.
+                for q in &batch {
+                    let one = async {
+                        let mut t = store.write().await?;
+                        t.insert_sync_log(q.account, &q.row).await?;
+                        t.commit().await
+                    }
+                    .await;
+                    if let Err(e) = one {
+                        tracing::error!(error = %e, "could not write a read's entry to the sync log");
+                    }
+                }
             }
         }
     });

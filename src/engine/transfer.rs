@@ -91,6 +91,8 @@ impl Engine {
     ) -> Result<Transferred, Fail> {
         let now = self.now();
         let mut tx = self.store.write().await?;
+        tx.lock_resource(p.account_id, ResourceKind::User, user)
+            .await?;
         let current = self.load_user(&mut tx, p, user).await?;
         let result = if retain {
             let mut doc = with_new_email(&current.doc, email);

@@ -66,6 +66,11 @@ pub fn error_response(e: &ScimError) -> HttpResponse {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        ScimError::RequestTimeout { .. } => {
+            // The rest of the body may still come: the connection cannot be reused.
+            resp.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
         ScimError::MethodNotAllowed { allow, .. } => {
             resp.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -79,6 +84,7 @@ pub fn error_response(e: &ScimError) -> HttpResponse {
         | ScimError::NoSeat { .. }
         | ScimError::PreconditionFailed { .. }
         | ScimError::PayloadTooLarge { .. }
+        | ScimError::UnsupportedMediaType { .. }
         | ScimError::NotImplemented { .. }
         | ScimError::Internal { .. } => {}
     }

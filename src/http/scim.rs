@@ -12,10 +12,10 @@ use crate::engine::synclog::Ctx;
 use crate::engine::Engine;
 use crate::scim::list::{list_response, ListParams};
 use crate::scim::projection::Projection;
-use crate::scim::resource::{self, etag, parse_etag, Stored};
+use crate::scim::resource::{self, etag, Stored};
 use crate::scim::{ResourceKind, ScimError};
 
-use super::body::{read_bytes, BodyError};
+use super::body::{read_bytes, stalled_detail, BodyError, BodyTimeout};
 use super::{error_response, scim_json};
 
 /// Largest request body outside Bulk (Bulk has its own, advertised limit).
@@ -115,22 +115,22 @@ async fn route(
         (Some("groups"), None, 1) => collection(req, payload, engine, p, ResourceKind::Group, &query, &base, ctx).await,
         (Some("users"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
             allow(&method, &[Method::POST], "POST")?;
-            search(payload, engine, p, Some(ResourceKind::User), &base, ctx).await
+            search(req, payload, engine, p, Some(ResourceKind::User), &base, ctx).await
         }
         (Some("groups"), Some(s), 2) if s.eq_ignore_ascii_case(".search") => {
             allow(&method, &[Method::POST], "POST")?;
-            search(payload, engine, p, Some(ResourceKind::Group), &base, ctx).await
+            search(req, payload, engine, p, Some(ResourceKind::Group), &base, ctx).await
         }
         (Some("users"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::User, id, &query, &base, ctx).await,
         (Some("groups"), Some(id), 2) => one(req, payload, engine, p, ResourceKind::Group, id, &query, &base, ctx).await,
         (Some(".search"), None, 1) => {
             allow(&method, &[Method::POST], "POST")?;
-            search(payload, engine, p, None, &base, ctx).await
+            search(req, payload, engine, p, None, &base, ctx).await
         }
         (Some("bulk"), None, 1) => {
             allow(&method, &[Method::POST], "POST")?;
             let limit = engine.registry().bulk_max_payload() as usize;
-            let body = read_json(payload, limit).await?;
+            let body = read_json(req, payload, limit).await?;
             let out = engine.bulk(p, &body, &base, ctx).await?;
             Ok(scim_json(StatusCode::OK, &out))
         }
@@ -179,19 +179,17 @@ async fn collection(
     ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
     match *req.method() {
-        Method::GET => {
-            list(
-                engine,
-                p,
-                Some(kind),
-                &ListParams::from_query(query),
-                base,
-                ctx,
-            )
-            .await
-        }
+        Method::GET => Ok(list(
+            engine,
+            p,
+            Some(kind),
+            &ListParams::from_query(query),
+            base,
+            ctx,
+        )
+        .await?),
         Method::POST => {
-            let body = read_json(payload, MAX_BODY).await?;
+            let body = read_json(req, payload, MAX_BODY).await?;
             let out = engine.create(p, kind, &body, ctx).await?;
             let projection = projection(engine, kind, query);
             let mut resp = resource_response(
@@ -230,13 +228,12 @@ async fn one(
     base: &str,
     ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
-    let if_match = precondition(req, header::IF_MATCH);
     let projection = projection(engine, kind, query);
     match *req.method() {
         Method::GET => {
             let found = engine.get(p, kind, id, &projection, ctx).await?;
-            if let Some(v) = precondition(req, header::IF_NONE_MATCH) {
-                if v == found.version {
+            if let Some(cond) = condition(req, header::IF_NONE_MATCH) {
+                if cond.matches(found.version) {
                     return Ok(HttpResponse::NotModified()
                         .insert_header((header::ETAG, etag(found.version)))
                         .finish());
@@ -251,7 +248,8 @@ async fn one(
             ))
         }
         Method::PUT => {
-            let body = read_json(payload, MAX_BODY).await?;
+            let body = read_json(req, payload, MAX_BODY).await?;
+            let if_match = if_match(req, engine, p, kind, id, ctx).await?;
             let out = engine.replace(p, kind, id, &body, if_match, ctx).await?;
             Ok(resource_response(
                 engine,
@@ -262,7 +260,8 @@ async fn one(
             ))
         }
         Method::PATCH => {
-            let body = read_json(payload, MAX_BODY).await?;
+            let body = read_json(req, payload, MAX_BODY).await?;
+            let if_match = if_match(req, engine, p, kind, id, ctx).await?;
             let asked = has_param(query, "attributes") || has_param(query, "excludedAttributes");
             // A group's full member list is only sent back when asked for: a one-member
             // change to a large group must not cost the whole list.
@@ -284,6 +283,7 @@ async fn one(
             ))
         }
         Method::DELETE => {
+            let if_match = if_match(req, engine, p, kind, id, ctx).await?;
             engine.delete(p, kind, id, if_match, ctx).await?;
             Ok(HttpResponse::NoContent().finish())
         }
@@ -299,6 +299,7 @@ async fn one(
 }
 
 async fn search(
+    req: &HttpRequest,
     payload: web::Payload,
     engine: &Engine,
     p: &Principal,
@@ -306,7 +307,7 @@ async fn search(
     base: &str,
     ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
-    let body = read_json(payload, MAX_BODY).await?;
+    let body = read_json(req, payload, MAX_BODY).await?;
     let params = ListParams::from_search(&body)?;
     list(engine, p, kind, &params, base, ctx).await
 }
@@ -418,12 +419,149 @@ fn has_param(query: &[(String, String)], name: &str) -> bool {
     query.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
 }
 
-/// The version an `If-Match`/`If-None-Match` header names; `*` and garbage name none.
-fn precondition(req: &HttpRequest, name: header::HeaderName) -> Option<i64> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_etag)
+/// A version no resource ever has: the store writes version 1 on insert and only ever adds 1
+/// (`store/resources.rs`: `insert_resource`, `update_resource`, `touch_resource`). A write
+/// conditional on it is always refused as stale (412), and nothing is written.
+const NO_VERSION: i64 = 0;
+
+/// What an `If-Match` or `If-None-Match` header asks for (RFC 7232 §3.1, §3.2).
+#[derive(Debug, PartialEq, Eq)]
+enum Condition {
+    /// `*`: any current representation.
+    Any,
+    /// A list of entity tags: the versions of ours it names. Tags that name no version of
+    /// ours (and a header that is not a list of entity tags at all) add none, so an empty
+    /// list matches nothing.
+    Versions(Vec<i64>),
+}
+
+impl Condition {
+    fn matches(&self, version: i64) -> bool {
+        match self {
+            Condition::Any => true,
+            Condition::Versions(vs) => vs.contains(&version),
+        }
+    }
+}
+
+/// The header's condition, its lines taken as one list; `None` when it is absent.
+fn condition(req: &HttpRequest, name: header::HeaderName) -> Option<Condition> {
+    let mut lines = req.headers().get_all(name).peekable();
+    lines.peek()?;
+    let mut all = String::new();
+    for line in lines {
+        // A value that is not visible ASCII is not an entity tag: it matches nothing.
+        let Ok(text) = line.to_str() else {
+            return Some(Condition::Versions(vec![]));
+        };
+        if !all.is_empty() {
+            all.push(',');
+        }
+        all.push_str(text);
+    }
+    Some(parse_condition(&all))
+}
+
+/// `If-Match = "*" / 1#entity-tag`, `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`. Our tags
+/// are `W/"N"`; the strong form `"N"` is taken too, as SCIM clients send either. A header
+/// that does not parse is a list that names no version.
+fn parse_condition(value: &str) -> Condition {
+    let value = value.trim_matches([' ', '\t']);
+    if value == "*" {
+        return Condition::Any;
+    }
+    let mut versions = vec![];
+    // A list may hold empty elements (RFC 7230 §7): skip separators before each tag.
+    let mut rest = value.trim_start_matches([' ', '\t', ',']);
+    while !rest.is_empty() {
+        let tag = rest.strip_prefix("W/").unwrap_or(rest);
+        let Some((opaque, after)) = tag.strip_prefix('"').and_then(|t| t.split_once('"')) else {
+            return Condition::Versions(vec![]);
+        };
+        let after = after.trim_start_matches([' ', '\t']);
+        if !(after.is_empty() || after.starts_with(',')) {
+            return Condition::Versions(vec![]);
+        }
+        if let Some(v) = our_version(opaque) {
+            versions.push(v);
+        }
+        rest = after.trim_start_matches([' ', '\t', ',']);
+    }
+    Condition::Versions(versions)
+}
+
+/// The version an opaque tag names, if it is one of ours: digits only, at least 1.
+fn our_version(opaque: &str) -> Option<i64> {
+    if opaque.is_empty() || !opaque.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    opaque.parse().ok().filter(|v| *v >= 1)
+}
+
+/// The version a write must find, as the engine takes it: none without `If-Match` or with
+/// `*` (the engine still needs the resource to exist), the version the header names when it
+/// names one, and [`NO_VERSION`] when it names no version of ours, so the write is refused.
+/// A list of several versions is checked against the current one, read first; the write then
+/// still names that version, so a change in between is a 412, never a lost update.
+async fn if_match(
+    req: &HttpRequest,
+    engine: &Engine,
+    p: &Principal,
+    kind: ResourceKind,
+    id: &str,
+    ctx: &Ctx,
+) -> Result<Option<i64>, ScimError> {
+    let mut versions = match condition(req, header::IF_MATCH) {
+        None | Some(Condition::Any) => return Ok(None),
+        Some(Condition::Versions(vs)) => vs,
+    };
+    versions.sort_unstable();
+    versions.dedup();
+    match versions.as_slice() {
+        [] => Ok(Some(NO_VERSION)),
+        [v] => Ok(Some(*v)),
+        _ => {
+            // Only the version is wanted: leave out the member list a group may carry.
+            let refs = match kind {
+                ResourceKind::User => "groups",
+                ResourceKind::Group => "members",
+            };
+            let lean = Projection::parse(engine.registry(), kind, None, Some(refs));
+            let current = engine.get(p, kind, id, &lean, ctx).await?.version;
+            Ok(Some(if versions.contains(&current) {
+                current
+            } else {
+                NO_VERSION
+            }))
+        }
+    }
+}
+
+/// RFC 7644 §3.8: a body is JSON, `application/scim+json` or `application/json`, parameters
+/// (`charset=utf-8`) allowed. A request without a Content-Type is taken as JSON: some
+/// identity providers send none.
+fn json_content_type(req: &HttpRequest) -> Result<(), ScimError> {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim_matches([' ', '\t']);
+    if essence.eq_ignore_ascii_case(super::SCIM_CONTENT_TYPE)
+        || essence.eq_ignore_ascii_case("application/json")
+    {
+        return Ok(());
+    }
+    let shown: String = text.chars().take(100).collect();
+    Err(ScimError::UnsupportedMediaType {
+        detail: format!(
+            "the request body's Content-Type is {shown:?}; send application/scim+json \
+             (or application/json)"
+        ),
+    })
 }
 
 /// The request id tracing-actix-web gave this request (also in every log line of it).
@@ -463,16 +601,27 @@ fn with_location(doc: &Value, base: &str) -> Value {
     doc
 }
 
-/// Reads and parses a JSON body of at most `limit` bytes.
-pub(crate) async fn read_json(payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
-    let body = read_bytes(payload, limit).await.map_err(|e| match e {
-        BodyError::TooLarge(limit) => ScimError::PayloadTooLarge {
-            detail: format!("the request body is larger than {limit} bytes"),
-        },
-        BodyError::Unreadable(e) => {
-            ScimError::invalid_syntax(format!("could not read the request body: {e}"))
-        }
-    })?;
+/// Checks the body's media type, then reads and parses a JSON body of at most `limit` bytes,
+/// giving up when it stalls for the app's [`BodyTimeout`].
+async fn read_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ScimError> {
+    json_content_type(req)?;
+    let body = read_bytes(payload, limit, BodyTimeout::of(req))
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(limit) => ScimError::PayloadTooLarge {
+                detail: format!("the request body is larger than {limit} bytes"),
+            },
+            BodyError::Unreadable(e) => {
+                ScimError::invalid_syntax(format!("could not read the request body: {e}"))
+            }
+            BodyError::Stalled(d) => ScimError::RequestTimeout {
+                detail: stalled_detail(d),
+            },
+        })?;
     if body.is_empty() {
         return Err(ScimError::invalid_syntax(
             "the request body is empty; send a JSON object",
@@ -480,4 +629,46 @@ pub(crate) async fn read_json(payload: web::Payload, limit: usize) -> Result<Val
     }
     serde_json::from_slice(&body)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_headers_parse_to_the_versions_they_name() {
+        let v = |vs: &[i64]| Condition::Versions(vs.to_vec());
+        for (header, want) in [
+            ("*", Condition::Any),
+            (" * ", Condition::Any),
+            ("W/\"3\"", v(&[3])),
+            ("\"3\"", v(&[3])),
+            ("W/\"1\", W/\"2\"", v(&[1, 2])),
+            (" ,W/\"1\" ,, \"2\",", v(&[1, 2])),
+            // Tags that are not ours name nothing; the others in the list still count.
+            ("\"abc\", W/\"4\"", v(&[4])),
+            ("\"abc\"", v(&[])),
+            ("W/\"0\"", v(&[])),
+            ("\"-1\"", v(&[])),
+            ("\"+1\"", v(&[])),
+            ("W/\"99999999999999999999\"", v(&[])),
+            // Not a list of entity tags at all: nothing.
+            ("garbage", v(&[])),
+            ("3", v(&[])),
+            ("W/\"1\" junk", v(&[])),
+            ("W/\"1", v(&[])),
+            ("*, W/\"1\"", v(&[])),
+            ("", v(&[])),
+        ] {
+            assert_eq!(parse_condition(header), want, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn any_matches_every_version_and_a_list_only_its_own() {
+        assert!(Condition::Any.matches(7));
+        assert!(Condition::Versions(vec![2, 7]).matches(7));
+        assert!(!Condition::Versions(vec![2]).matches(7));
+        assert!(!Condition::Versions(vec![]).matches(NO_VERSION));
+    }
 }

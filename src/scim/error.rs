@@ -76,12 +76,20 @@ pub enum ScimError {
     NoSeat {
         detail: String,
     },
+    /// 408: the request body stopped arriving.
+    RequestTimeout {
+        detail: String,
+    },
     /// 412: `If-Match` named another version.
     PreconditionFailed {
         detail: String,
     },
     /// 413: payload or operation count over the advertised limit.
     PayloadTooLarge {
+        detail: String,
+    },
+    /// 415: a body in a media type other than JSON.
+    UnsupportedMediaType {
         detail: String,
     },
     /// 429
@@ -164,8 +172,10 @@ impl ScimError {
             ScimError::Conflict { .. }
             | ScimError::EmailInUse { .. }
             | ScimError::NoSeat { .. } => 409,
+            ScimError::RequestTimeout { .. } => 408,
             ScimError::PreconditionFailed { .. } => 412,
             ScimError::PayloadTooLarge { .. } => 413,
+            ScimError::UnsupportedMediaType { .. } => 415,
             ScimError::TooManyRequests { .. } => 429,
             ScimError::NotImplemented { .. } => 501,
             ScimError::Unavailable { .. } => 503,
@@ -183,8 +193,10 @@ impl ScimError {
             | ScimError::NotFound { .. }
             | ScimError::MethodNotAllowed { .. }
             | ScimError::NoSeat { .. }
+            | ScimError::RequestTimeout { .. }
             | ScimError::PreconditionFailed { .. }
             | ScimError::PayloadTooLarge { .. }
+            | ScimError::UnsupportedMediaType { .. }
             | ScimError::TooManyRequests { .. }
             | ScimError::NotImplemented { .. }
             | ScimError::Unavailable { .. }
@@ -205,8 +217,10 @@ impl ScimError {
             | ScimError::Conflict { detail }
             | ScimError::EmailInUse { detail }
             | ScimError::NoSeat { detail }
+            | ScimError::RequestTimeout { detail }
             | ScimError::PreconditionFailed { detail }
             | ScimError::PayloadTooLarge { detail }
+            | ScimError::UnsupportedMediaType { detail }
             | ScimError::TooManyRequests { detail, .. }
             | ScimError::Unavailable { detail, .. }
             | ScimError::NotImplemented { detail } => detail,

@@ -3,8 +3,6 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::grammar;
-
 use super::error::ScimError;
 use super::projection::Projection;
 use super::query::{compile_filter, compile_sort, Expr, Sort};
@@ -99,7 +97,7 @@ impl ListParams {
         let filter = match self.filter.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => {
-                let parsed = grammar::parse_filter(text)
+                let parsed = super::limits::parse_filter(text)
                     .map_err(|e| ScimError::invalid_filter(format!("invalid filter: {e}")))?;
                 Some(compile_filter(reg, kind, &parsed)?)
             }

@@ -4,6 +4,9 @@
 
 pub mod bulk;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
+pub mod limits;
 pub mod list;
 pub mod patch;
 pub mod projection;

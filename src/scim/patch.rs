@@ -59,6 +59,15 @@ pub fn parse_request(body: &Value, notes: &mut Notes) -> Result<Vec<Operation>, 
     if ops.is_empty() {
         return Err(ScimError::invalid_syntax("\"Operations\" is empty"));
     }
+    if ops.len() > super::limits::MAX_PATCH_OPERATIONS {
+        return Err(ScimError::PayloadTooLarge {
+            detail: format!(
+                "{} operations in one PATCH; at most {}: send them in several requests",
+                ops.len(),
+                super::limits::MAX_PATCH_OPERATIONS
+            ),
+        });
+    }
     ops.iter().map(|op| parse_operation(op, notes)).collect()
 }
 
@@ -104,7 +113,7 @@ fn parse_operation(op: &Value, notes: &mut Notes) -> Result<Operation, ScimError
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(
-            grammar::parse_path(s)
+            super::limits::parse_path(s)
                 .map_err(|e| ScimError::invalid_path(format!("invalid path \"{s}\": {e}")))?,
         ),
         Some(_) => return Err(ScimError::invalid_path("\"path\" must be a string")),
@@ -147,6 +156,15 @@ pub fn apply(
     for op in ops {
         apply_one(reg, kind, &mut out, op, notes)?;
     }
+    let named: Vec<String> = out
+        .members
+        .iter()
+        .flat_map(|m| match m {
+            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.clone(),
+            MemberOp::RemoveAll => vec![],
+        })
+        .collect();
+    super::limits::check_members(&named)?;
     resource::finish(reg, kind, &mut out.doc)?;
     Ok(out)
 }
@@ -408,8 +426,12 @@ fn write_filtered(
     if !matched {
         if let Some(v) = new_value {
             let mut elem = Map::new();
-            for (k, lit) in filter_equalities(attr, filter) {
-                elem.insert(k, lit);
+            for (eq, lit) in filter_equalities(attr, filter) {
+                // The filter's literal becomes a stored value: typed as any other input.
+                let at = format!("{}.{}", attr.name, eq.name);
+                if let Some(v) = attr_value(eq, &lit, &at, notes)? {
+                    elem.insert(eq.name.clone(), v);
+                }
             }
             match (sub, v) {
                 (Some(s), v) => {
@@ -601,9 +623,9 @@ fn member_filter_ids(f: &Filter, ids: &mut Vec<String>) -> Option<()> {
 }
 
 /// The `sub eq literal` terms of a filter's top-level conjunction, to build a new element.
-fn filter_equalities(attr: &Attribute, f: &Filter) -> Vec<(String, Value)> {
+fn filter_equalities<'a>(attr: &'a Attribute, f: &Filter) -> Vec<(&'a Attribute, Value)> {
     let mut out = vec![];
-    fn walk(attr: &Attribute, f: &Filter, out: &mut Vec<(String, Value)>) {
+    fn walk<'a>(attr: &'a Attribute, f: &Filter, out: &mut Vec<(&'a Attribute, Value)>) {
         match f {
             Filter::And(a, b) => {
                 walk(attr, a, out);
@@ -615,7 +637,7 @@ fn filter_equalities(attr: &Attribute, f: &Filter) -> Vec<(String, Value)> {
                 value,
             } => {
                 if let Some(sub) = attr.sub(&path.name) {
-                    out.push((sub.name.clone(), literal(value)));
+                    out.push((sub, literal(value)));
                 }
             }
             _ => {}
@@ -916,5 +938,48 @@ mod tests {
             out.doc.get("emails"),
             Some(&json!([{"type": "work", "value": "a@x"}]))
         );
+    }
+
+    // Found by the fuzz smoke (`scim::fuzz`): a filter literal went into the new element
+    // untyped, so `{"type": 5}` or `{"primary": "yes"}` was stored.
+    #[test]
+    fn filter_literals_are_typed_when_they_make_an_element() {
+        let e = run(
+            ResourceKind::User,
+            user(json!({})),
+            json!({"Operations": [{"op": "add", "path": "emails[type eq 5].value", "value": "w@x.com"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::scim::ScimType::InvalidValue));
+        let e = run(
+            ResourceKind::User,
+            user(json!({})),
+            json!({"Operations": [{"op": "add", "path": "emails[primary eq \"yes\"].value", "value": "w@x.com"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::scim::ScimType::InvalidValue));
+        let out = run(
+            ResourceKind::User,
+            user(json!({})),
+            json!({"Operations": [{"op": "add", "path": "emails[primary eq \"True\"].value", "value": "w@x.com"}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            out.doc.get("emails"),
+            Some(&json!([{"primary": true, "value": "w@x.com"}]))
+        );
+    }
+
+    // Found by the fuzz smoke: `members.value` wrote a member list into the group document.
+    #[test]
+    fn member_sub_attributes_never_reach_the_group_document() {
+        let out = run(
+            ResourceKind::Group,
+            json!({"displayName": "g"}),
+            json!({"Operations": [{"op": "add", "value": {"members.value": "u1"}}]}),
+        )
+        .unwrap();
+        assert!(!out.doc.contains_key("members"));
+        assert!(out.members.is_empty());
     }
 }

@@ -42,6 +42,15 @@ impl Projection {
         }
     }
 
+    /// Whether `attributes` names this attribute itself (not merely leaves it in by default).
+    pub fn names(&self, name: &str) -> bool {
+        self.wants(name)
+            && self.only.as_ref().is_some_and(|list| {
+                list.iter()
+                    .any(|n| n.ext.is_none() && n.name.as_deref() == Some(name))
+            })
+    }
+
     /// Whether a group's `members` (or a user's `groups`) must be loaded at all.
     pub fn wants(&self, name: &str) -> bool {
         let named = |n: &Named| n.ext.is_none() && n.name.as_deref() == Some(name);
@@ -180,7 +189,7 @@ impl Projection {
 }
 
 fn resolve(reg: &Registry, kind: ResourceKind, text: &str) -> Option<Named> {
-    let path = crate::grammar::parse_path(text).ok()?;
+    let path = super::limits::parse_path(text).ok()?;
     if path.filter.is_some() {
         return None;
     }

@@ -360,6 +360,11 @@ fn comparison(
         CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
     );
     let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
+    if let CompValue::Str(s) = value {
+        // A value no stored attribute can hold matches nothing; refuse it, as writes do.
+        super::limits::check_string(shown, s, false)
+            .map_err(|e| ScimError::invalid_filter(e.public_detail()))?;
+    }
     let lit = match (ty, value) {
         (ValueType::Str { case_exact }, CompValue::Str(s)) => Lit::Str(if case_exact {
             s.clone()
@@ -419,7 +424,7 @@ pub fn compile_sort(
     sort_by: &str,
     descending: bool,
 ) -> Result<Sort, ScimError> {
-    let path = crate::grammar::parse_path(sort_by)
+    let path = super::limits::parse_path(sort_by)
         .map_err(|e| ScimError::invalid_value(format!("invalid sortBy \"{sort_by}\": {e}")))?;
     if path.filter.is_some() {
         return Err(ScimError::invalid_value(

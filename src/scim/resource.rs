@@ -9,8 +9,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::grammar;
-
 use super::error::ScimError;
 use super::schema::{AttrType, Attribute, Registry, ResourceKind, Target};
 use super::{Notes, ROSTER_USER_SCHEMA};
@@ -144,7 +142,7 @@ pub fn finish(
         }
     }
     doc.insert("schemas".into(), Value::Array(schemas));
-    Ok(())
+    super::limits::check_document(doc)
 }
 
 /// Where a key of an input object leads.
@@ -180,7 +178,7 @@ pub(crate) fn resolve_key<'r>(
         notes.push("password dropped: Roster never stores passwords".into());
         return Ok(Key::Skip);
     }
-    let path = match grammar::parse_path(key) {
+    let path = match super::limits::parse_path(key) {
         Ok(p) if p.filter.is_none() => p,
         _ => {
             notes.push(format!("ignored unknown attribute '{key}'"));
@@ -214,7 +212,15 @@ pub(crate) fn resolve_key<'r>(
         }
         return Ok(Key::Skip);
     }
-    if kind == ResourceKind::Group && res.attr.name == "members" && res.sub.is_none() {
+    if kind == ResourceKind::Group && res.attr.name == "members" {
+        if res.sub.is_some() {
+            // `members.value` would write a member list into the document, where members
+            // never live; members are given whole.
+            notes.push(format!(
+                "ignored '{key}': members are given whole, as {{\"value\": id}}"
+            ));
+            return Ok(Key::Skip);
+        }
         return Ok(Key::Members);
     }
     if res.attr.is_read_only() || res.sub.is_some_and(|s| s.is_read_only()) {
@@ -529,6 +535,7 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
             }
         }
     }
+    super::limits::check_members(&ids)?;
     Ok(ids)
 }
 
@@ -701,5 +708,22 @@ mod tests {
         .unwrap();
         assert_eq!(n.members, Some(vec!["u1".to_string(), "u2".to_string()]));
         assert!(!n.doc.contains_key("members"));
+    }
+
+    // Found by the fuzz smoke (`scim::fuzz`): `members.value` wrote `"members": [{"value":
+    // "u1"}]` into the document, which a GET of an empty group then showed.
+    #[test]
+    fn member_sub_attributes_are_dropped_with_a_note() {
+        let mut notes = vec![];
+        let n = normalise(
+            &reg(),
+            ResourceKind::Group,
+            &json!({"displayName": "g", "members.value": "u1"}),
+            &mut notes,
+        )
+        .unwrap();
+        assert!(!n.doc.contains_key("members"));
+        assert_eq!(n.members, None);
+        assert!(notes.iter().any(|n| n.contains("members.value")));
     }
 }

@@ -183,3 +183,61 @@ impl WriteTx {
         Ok(())
     }
 }
+
+impl ReadConn {
+    /// The account's cut-off: admin tokens issued at or before it are revoked.
+    pub async fn admin_tokens_after(&mut self, account: i64) -> Result<i64> {
+        let mut sql = Sql::new("SELECT admin_tokens_after FROM accounts WHERE id = ");
+        sql.bind_int(account);
+        self.fetch_count(&sql).await
+    }
+
+    /// Whether an admin token was revoked: by its id, or by an account-wide cut-off after
+    /// its issue time.
+    pub async fn admin_token_revoked(&mut self, account: i64, jti: &str, iat: i64) -> Result<bool> {
+        let mut sql =
+            Sql::new("SELECT (SELECT COUNT(*) FROM revoked_admin_tokens WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND jti = ")
+            .bind_text(jti)
+            .push(") + (SELECT COUNT(*) FROM accounts WHERE id = ")
+            .bind_int(account)
+            .push(" AND admin_tokens_after >= ")
+            .bind_int(iat)
+            .push(")");
+        Ok(self.fetch_count(&sql).await? > 0)
+    }
+}
+
+impl WriteTx {
+    /// Revokes one admin token by id; kept until the token would have expired anyway.
+    pub async fn revoke_admin_token(
+        &mut self,
+        account: i64,
+        jti: &str,
+        expires: i64,
+        now: &str,
+    ) -> Result<()> {
+        let mut sql = Sql::new(
+            "INSERT INTO revoked_admin_tokens (account_id, jti, expires, revoked_at) VALUES (",
+        );
+        sql.bind_int(account)
+            .push(", ")
+            .bind_text(jti)
+            .push(", ")
+            .bind_int(expires)
+            .push(", ")
+            .bind_text(now)
+            .push(") ON CONFLICT (account_id, jti) DO NOTHING");
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
+    /// Revokes every admin token of the account issued at or before `at` (Unix seconds).
+    pub async fn revoke_admin_tokens_before(&mut self, account: i64, at: i64) -> Result<()> {
+        let mut sql = Sql::new("UPDATE accounts SET admin_tokens_after = ");
+        sql.bind_int(at).push(" WHERE id = ").bind_int(account);
+        self.execute(&sql).await?;
+        Ok(())
+    }
+}

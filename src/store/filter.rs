@@ -8,6 +8,21 @@ use crate::scim::{ResourceKind, ScimError};
 use super::dialect::{Backend, JsonKind};
 use super::sql::{Arg, Sql};
 
+/// The terms of a chain of `and` (or of `or`), in order, however the chain is nested.
+fn chain<'e>(e: &'e Expr, and: bool, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::And(a, b) if and => {
+            chain(a, and, out);
+            chain(b, and, out);
+        }
+        Expr::Or(a, b) if !and => {
+            chain(a, and, out);
+            chain(b, and, out);
+        }
+        other => out.push(other),
+    }
+}
+
 /// Compiles filters for one resource table aliased `r`.
 pub struct FilterCompiler {
     kind: ResourceKind,
@@ -58,18 +73,41 @@ impl FilterCompiler {
         format!("{prefix}{}", self.next_alias)
     }
 
+    /// A chain of one operator written as a balanced tree: `a or b or c or d` becomes
+    /// `((a OR b) OR (c OR d))`. The parser nests a chain one level per term; SQLite refuses
+    /// an expression deeper than 1,000, and balanced, a chain of n terms is log2(n) deep.
+    fn balanced(
+        &mut self,
+        terms: &[&Expr],
+        op: &str,
+        scope: &Scope,
+        sql: &mut Sql,
+    ) -> Result<(), ScimError> {
+        match terms {
+            [] => {
+                sql.push("TRUE");
+                Ok(())
+            }
+            [one] => self.expr(one, scope, sql),
+            _ => {
+                let (left, right) = terms.split_at(terms.len() / 2);
+                sql.push("(");
+                self.balanced(left, op, scope, sql)?;
+                sql.push(op);
+                self.balanced(right, op, scope, sql)?;
+                sql.push(")");
+                Ok(())
+            }
+        }
+    }
+
     fn expr(&mut self, e: &Expr, scope: &Scope, sql: &mut Sql) -> Result<(), ScimError> {
         match e {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                sql.push("(");
-                self.expr(a, scope, sql)?;
-                sql.push(if matches!(e, Expr::And(..)) {
-                    " AND "
-                } else {
-                    " OR "
-                });
-                self.expr(b, scope, sql)?;
-                sql.push(")");
+            Expr::And(..) | Expr::Or(..) => {
+                let and = matches!(e, Expr::And(..));
+                let mut terms = vec![];
+                chain(e, and, &mut terms);
+                self.balanced(&terms, if and { " AND " } else { " OR " }, scope, sql)?;
             }
             Expr::Not(a) => {
                 // A comparison on a missing attribute is unknown, not false: NOT must still

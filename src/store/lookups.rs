@@ -132,6 +132,28 @@ impl ReadConn {
     }
 }
 
+impl ReadConn {
+    /// How many members each of these groups has.
+    pub async fn member_counts(
+        &mut self,
+        account: i64,
+        groups: &[String],
+    ) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for chunk in groups.chunks(500) {
+            let mut sql =
+                Sql::new("SELECT group_id, COUNT(*) FROM group_members WHERE account_id = ");
+            sql.bind_int(account).push(" AND group_id IN ");
+            in_list(&mut sql, chunk);
+            sql.push(" GROUP BY group_id");
+            for r in self.fetch_all(&sql).await? {
+                out.insert(r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl WriteTx {
     /// userName and active flag of a user, the row locked until commit (PostgreSQL): seat
     /// decisions for one user then run one transaction at a time, so a seat cannot be given

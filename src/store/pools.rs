@@ -120,6 +120,26 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Moves a pool's assigned count by `delta`, kept within 0 and the capacity (a dry run
+    /// replaying what its earlier, rolled-back batches took).
+    pub async fn adjust_assigned(&mut self, account: i64, product: &str, delta: i64) -> Result<()> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let mut sql = Sql::new("UPDATE products SET assigned = CASE WHEN assigned + ");
+        sql.bind_int(delta)
+            .push(" > capacity THEN capacity WHEN assigned + ")
+            .bind_int(delta)
+            .push(" < 0 THEN 0 ELSE assigned + ")
+            .bind_int(delta)
+            .push(" END WHERE account_id = ")
+            .bind_int(account)
+            .push(" AND name = ")
+            .bind_text(product);
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
     pub async fn take_seat(&mut self, account: i64, product: &str) -> Result<bool> {
         let mut sql = Sql::new("UPDATE products SET assigned = assigned + 1 WHERE account_id = ");
         sql.bind_int(account)

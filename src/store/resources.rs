@@ -254,6 +254,30 @@ impl ReadConn {
 }
 
 impl WriteTx {
+    /// Locks a resource's row until commit (PostgreSQL; SQLite's one writer already
+    /// excludes the others), so that what a write reads next stays current: a PATCH that
+    /// named no version then never loses a version race, it waits its turn.
+    pub async fn lock_resource(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<()> {
+        if self.backend == super::Backend::Sqlite {
+            return Ok(());
+        }
+        let mut sql = Sql::new(&format!(
+            "SELECT 1 FROM {} WHERE account_id = ",
+            table(kind)
+        ));
+        sql.bind_int(account)
+            .push(" AND id = ")
+            .bind_text(id)
+            .push(self.backend.for_update(false));
+        self.fetch_optional(&sql).await?;
+        Ok(())
+    }
+
     pub async fn insert_resource(
         &mut self,
         account: i64,

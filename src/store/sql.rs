@@ -32,8 +32,15 @@ impl Sql {
         self
     }
 
-    /// Appends a placeholder bound to `arg`.
+    /// Appends a placeholder bound to `arg`. A NUL character in text, which PostgreSQL
+    /// cannot hold and which no input Roster stores may contain, is bound as U+FFFD: a
+    /// lookup with one then simply finds nothing, and a log entry that quotes one is still
+    /// written, on both backends alike.
     pub fn bind(&mut self, arg: Arg) -> &mut Self {
+        let arg = match arg {
+            Arg::Text(s) if s.contains('\0') => Arg::Text(s.replace('\0', "\u{fffd}")),
+            other => other,
+        };
         self.args.push(arg);
         let n = self.args.len();
         self.text.push('$');

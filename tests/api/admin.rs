@@ -87,7 +87,8 @@ async fn import_reports_each_row_and_a_dry_run_writes_nothing(app: TestApp) {
     let (_, sales) = app
         .send(
             Method::GET,
-            "Groups?filter=displayName%20eq%20%22sales%22",
+            // A list carries members only when asked for them.
+            "Groups?filter=displayName%20eq%20%22sales%22&attributes=members",
             None,
         )
         .await;
@@ -335,7 +336,89 @@ async fn reads_do_not_wait_for_the_writer(app: TestApp) {
     drop(held);
 }
 
+/// Admin tokens could not be revoked, and `nbf` was not checked.
+async fn admin_tokens_can_be_revoked_and_not_yet_valid_ones_are_refused(app: TestApp) {
+    let first = app.admin_token(Role::Admin).await;
+    let second = app.admin_token(Role::Admin).await;
+    let (s, body) = app
+        .admin(
+            &second,
+            Method::POST,
+            "admin-tokens/revoke",
+            Some(json!({ "token": first })),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        app.admin(&first, Method::GET, "products", None).await.0,
+        401
+    );
+    assert_eq!(
+        app.admin(&second, Method::GET, "products", None).await.0,
+        200
+    );
+
+    let auditor = app.admin_token(Role::Auditor).await;
+    let (s, _) = app
+        .admin(
+            &auditor,
+            Method::POST,
+            "admin-tokens/revoke",
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(s, 403, "an auditor revokes nothing");
+    let (s, _) = app
+        .admin(
+            &second,
+            Method::POST,
+            "admin-tokens/revoke",
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for t in [&second, &auditor] {
+        let (s, body) = app.admin(t, Method::GET, "products", None).await;
+        assert_eq!(s, 401, "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"));
+    }
+    let fresh = app.admin_token(Role::Admin).await;
+    assert_eq!(
+        app.admin(&fresh, Method::GET, "products", None).await.0,
+        200,
+        "a token made right after a revocation of all works"
+    );
+
+    let secret = app.engine.ensure_admin_secret().await.unwrap();
+    let account_id = app.engine.cli_principal("acme").await.unwrap().account_id;
+    let now = chrono::Utc::now().timestamp();
+    let early = roster::auth::jwt::issue(
+        &secret,
+        &roster::auth::jwt::AdminClaims {
+            sub: "admin".into(),
+            account: "acme".into(),
+            account_id,
+            role: Role::Admin,
+            iss: roster::auth::jwt::ISSUER.into(),
+            aud: roster::auth::jwt::AUDIENCE.into(),
+            iat: now + 3600,
+            nbf: now + 3600,
+            exp: now + 7200,
+            jti: "future".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        app.admin(&early, Method::GET, "products", None).await.0,
+        401
+    );
+}
+
 crate::on_both_backends!(
+    admin_tokens_can_be_revoked_and_not_yet_valid_ones_are_refused,
     reads_do_not_wait_for_the_writer,
     import_reports_each_row_and_a_dry_run_writes_nothing,
     import_refuses_unknown_columns_and_auditors,

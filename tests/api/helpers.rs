@@ -54,6 +54,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         durable: false,
         workers: 2,
         statement_timeout_ms: 0,
+        body_timeout: std::time::Duration::from_secs(roster::config::DEFAULT_BODY_TIMEOUT_SECS),
     };
     let engine = startup::engine(&url, Some(&config)).await.unwrap();
     engine.ensure_account("acme").await.unwrap();

@@ -5,7 +5,9 @@
 
 mod admin;
 mod churn;
+mod hardening;
 mod helpers;
+mod limits;
 mod replicas;
 mod scim;
 mod seats;

@@ -46,6 +46,7 @@ impl Engine {
     ) -> Result<Vec<SeatChange>, Fail> {
         let now = self.now();
         let mut tx = self.store.write().await?;
+        tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         draft.user_name = display_name(kind, &current.doc);
         let members = match kind {

@@ -25,6 +25,24 @@ use super::seats::SeatChange;
 use super::synclog::{diff, Change, Ctx, Draft};
 use super::Engine;
 
+/// Most members one page of a group list embeds (the page ends early to stay within it).
+const LIST_MEMBERS_BUDGET: i64 = 10_000;
+
+/// How many groups of a page, in order, fit a budget of members: always the first, then
+/// each while the members so far stay within the budget.
+fn within_budget(sizes: &[i64], budget: i64) -> usize {
+    let mut used = 0;
+    let mut fit = 0;
+    for (i, n) in sizes.iter().enumerate() {
+        if i > 0 && used + n > budget {
+            break;
+        }
+        used += n;
+        fit += 1;
+    }
+    fit
+}
+
 /// What a write returns: the resource as stored now, what normalisation rewrote, and the
 /// seats it moved.
 #[derive(Debug, Clone)]
@@ -137,7 +155,8 @@ impl Engine {
         if let Ok(s) = &r {
             draft.user_name = display_name(kind, &s.doc);
         }
-        self.log_read(p.account_id, ctx, &draft, 200, r.as_ref().err());
+        let status = r.as_ref().map_or_else(ScimError::status, |_| 200);
+        self.log_read(p.account_id, ctx, &draft, status, r.as_ref().err());
         r
     }
 
@@ -153,7 +172,8 @@ impl Engine {
         if let Ok((total, _)) = &r {
             draft.step(format!("match: {total} {}(s)", kind.name()));
         }
-        self.log_read(p.account_id, ctx, &draft, 200, r.as_ref().err());
+        let status = r.as_ref().map_or_else(ScimError::status, |_| 200);
+        self.log_read(p.account_id, ctx, &draft, status, r.as_ref().err());
         r
     }
 
@@ -171,8 +191,27 @@ impl Engine {
                     ListError::Query(e) => e,
                     ListError::Store(e) => ScimError::from(e),
                 })?;
-        self.complete(&mut tx, p, &mut items, q.projection.wants(refs_key(kind)))
-            .await?;
+        let with_refs = match kind {
+            ResourceKind::User => q.projection.wants(refs_key(kind)),
+            // A page of groups embeds their members only when `attributes` asks for them, and
+            // then only as many groups as fit the budget (always at least one): a page of
+            // large groups would otherwise be hundreds of megabytes. GET of one group still
+            // returns its members.
+            ResourceKind::Group => {
+                let named = q.projection.names(refs_key(kind));
+                if named {
+                    let ids: Vec<String> = items.iter().map(|s| s.id.clone()).collect();
+                    let counts = tx.member_counts(p.account_id, &ids).await?;
+                    let sizes: Vec<i64> = ids
+                        .iter()
+                        .map(|id| counts.get(id).copied().unwrap_or(0))
+                        .collect();
+                    items.truncate(within_budget(&sizes, LIST_MEMBERS_BUDGET));
+                }
+                named
+            }
+        };
+        self.complete(&mut tx, p, &mut items, with_refs).await?;
         Ok((total, items))
     }
 
@@ -337,5 +376,19 @@ impl Engine {
                 format!("write: {} propert(ies) changed", draft.changes.len())
             },
         ];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_budget;
+
+    #[test]
+    fn a_page_of_groups_ends_at_the_member_budget() {
+        assert_eq!(within_budget(&[], 10), 0);
+        assert_eq!(within_budget(&[50], 10), 1, "the first group always fits");
+        assert_eq!(within_budget(&[4, 4, 2, 1], 10), 3);
+        assert_eq!(within_budget(&[0, 0, 0], 10), 3);
+        assert_eq!(within_budget(&[3, 20, 1], 10), 1);
     }
 }

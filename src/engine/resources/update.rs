@@ -58,6 +58,7 @@ impl Engine {
         draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
         let mut tx = self.store.write().await?;
+        tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         let w = tx
             .update_resource(p.account_id, kind, id, &n.doc, &now, if_match)
@@ -142,6 +143,7 @@ impl Engine {
         draft.notes = notes.clone();
         let ops = ops?;
         let mut tx = self.store.write().await?;
+        tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         draft.user_name = display_name(kind, &current.doc);
         if let Some(v) = if_match {

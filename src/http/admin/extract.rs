@@ -5,11 +5,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::Stream;
@@ -20,7 +21,7 @@ use crate::engine::input::{self, Input};
 use crate::engine::synclog::Ctx;
 use crate::engine::{Engine, EngineError, ErrorCode};
 
-use crate::http::body::{read_bytes, BodyError};
+use crate::http::body::{read_bytes, stalled_detail, BodyError, BodyTimeout};
 
 /// Largest admin JSON body.
 const MAX_BODY: usize = 1024 * 1024;
@@ -31,39 +32,24 @@ impl ResponseError for EngineError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        #[derive(Serialize)]
-        struct Detail<'a> {
-            code: ErrorCode,
-            message: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            field: Option<&'a str>,
-        }
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: Detail<'a>,
-        }
-        let detail = match self {
+        let mut resp = match self {
             EngineError::Refused {
                 code,
                 message,
                 field,
-            } => Detail {
-                code: *code,
-                message,
-                field: field.as_deref(),
-            },
+            } => error_body(self.status_code(), code.as_str(), message, field.as_deref()),
             EngineError::Internal(cause) => {
                 // The cause is logged here, once, in the request's span; the client learns
                 // nothing of it.
                 tracing::error!(error = %cause, "internal error");
-                Detail {
-                    code: ErrorCode::Internal,
-                    message: "internal server error",
-                    field: None,
-                }
+                error_body(
+                    self.status_code(),
+                    ErrorCode::Internal.as_str(),
+                    "internal server error",
+                    None,
+                )
             }
         };
-        let mut resp = HttpResponse::build(self.status_code()).json(Body { error: detail });
         match self.code() {
             ErrorCode::Unauthorized => {
                 resp.headers_mut().insert(
@@ -75,10 +61,36 @@ impl ResponseError for EngineError {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             }
+            ErrorCode::RequestTimeout => {
+                // The rest of the body may still come: the connection cannot be reused.
+                resp.head_mut().set_connection_type(ConnectionType::Close);
+            }
             _ => {}
         }
         resp
     }
+}
+
+/// The admin API's error body: `{"error": {"code", "message", "field"?}}`.
+fn error_body(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> HttpResponse {
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: Detail<'a>,
+    }
+    HttpResponse::build(status).json(Body {
+        error: Detail {
+            code,
+            message,
+            field,
+        },
+    })
 }
 
 /// An authenticated admin request: who is asking, and the context its sync-log entry gets.
@@ -124,20 +136,25 @@ impl<T: Input + 'static> FromRequest for Body<T> {
     type Error = EngineError;
     type Future = Pin<Box<dyn Future<Output = Result<Body<T>, EngineError>>>>;
 
-    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let payload = payload.take();
+        let stall = BodyTimeout::of(req);
         Box::pin(async move {
-            let value = json_body(payload).await?;
+            let value = json_body(payload, stall).await?;
             Ok(Body(input::parse::<T>(value)?))
         })
     }
 }
 
-/// A JSON body without a typed shape (settings are checked field by field by the engine).
+/// A JSON body without a typed shape (settings are checked field by field by the engine);
+/// `stall` is the request's [`BodyTimeout`].
 pub async fn json_body(
     payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+    stall: Duration,
 ) -> Result<serde_json::Value, EngineError> {
-    let bytes = read_bytes(payload, MAX_BODY).await.map_err(body_error)?;
+    let bytes = read_bytes(payload, MAX_BODY, stall)
+        .await
+        .map_err(body_error)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         EngineError::refused(
             ErrorCode::InvalidJson,
@@ -150,8 +167,9 @@ pub async fn json_body(
 pub async fn read_limited(
     payload: web::Payload,
     limit: usize,
+    stall: Duration,
 ) -> Result<web::BytesMut, EngineError> {
-    read_bytes(payload, limit).await.map_err(body_error)
+    read_bytes(payload, limit, stall).await.map_err(body_error)
 }
 
 fn body_error(e: BodyError) -> EngineError {
@@ -164,6 +182,7 @@ fn body_error(e: BodyError) -> EngineError {
             ErrorCode::InvalidRequest,
             format!("could not read the body: {e}"),
         ),
+        BodyError::Stalled(d) => EngineError::refused(ErrorCode::RequestTimeout, stalled_detail(d)),
     }
 }
 

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::engine::authz::RevokeAdminTokens;
 use crate::engine::connections::NewConnection;
 use crate::engine::pools::SetLicenses;
 use crate::engine::rules::NewRule;
@@ -15,6 +16,7 @@ use crate::engine::synclog::{EntryView, LogFilter, LogPage};
 use crate::engine::transfer::TransferTo;
 use crate::engine::users::NewUser;
 use crate::engine::{Engine, EngineError, ErrorCode};
+use crate::http::body::BodyTimeout;
 
 use extract::{csv_response, json_body, query_error, wants_csv};
 pub use extract::{Admin, Body};
@@ -45,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{id}/suspend", web::post().to(suspend))
             .route("/users/{id}/reactivate", web::post().to(reactivate))
             .route("/users/{id}/transfer", web::post().to(transfer))
+            .route("/admin-tokens/revoke", web::post().to(revoke_admin_tokens))
             .default_service(web::route().to(unknown)),
     );
 }
@@ -80,8 +83,13 @@ async fn settings(a: Admin, engine: web::Data<Engine>) -> Reply {
     Ok(ok(engine.settings(&a.principal).await?))
 }
 
-async fn patch_settings(a: Admin, payload: web::Payload, engine: web::Data<Engine>) -> Reply {
-    let patch = json_body(payload).await?;
+async fn patch_settings(
+    req: HttpRequest,
+    a: Admin,
+    payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let patch = json_body(payload, BodyTimeout::of(&req)).await?;
     Ok(ok(engine
         .patch_settings(&a.principal, &patch, &a.ctx)
         .await?))
@@ -133,6 +141,17 @@ async fn transfer(
     Ok(ok(engine
         .transfer(&a.principal, &id, &input, &a.ctx)
         .await?))
+}
+
+async fn revoke_admin_tokens(
+    a: Admin,
+    Body(input): Body<RevokeAdminTokens>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    engine.revoke_admin_tokens_as(&a.principal, &input).await?;
+    Ok(ok(
+        serde_json::json!({"revoked": if input.all { "all" } else { "one" }}),
+    ))
 }
 
 async fn connections(a: Admin, engine: web::Data<Engine>) -> Reply {
@@ -240,6 +259,7 @@ struct ImportQuery {
 }
 
 async fn import(
+    req: HttpRequest,
     a: Admin,
     q: web::Query<ImportQuery>,
     payload: web::Payload,
@@ -256,7 +276,7 @@ async fn import(
             ));
         }
     };
-    let body = extract::read_limited(payload, MAX_IMPORT).await?;
+    let body = extract::read_limited(payload, MAX_IMPORT, BodyTimeout::of(&req)).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| EngineError::refused(ErrorCode::InvalidCsv, "the file is not UTF-8 text"))?;
     Ok(ok(engine
