@@ -370,6 +370,22 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_or_contended_store_is_503_with_retry_after() {
+        for (e, code) in [
+            (StoreError::Busy, ErrorCode::Busy),
+            (
+                StoreError::Contention("deadlock".into()),
+                ErrorCode::Unavailable,
+            ),
+        ] {
+            let scim = scim_of_store(e);
+            assert_eq!(scim.status(), 503);
+            assert!(matches!(scim, ScimError::Unavailable { .. }));
+            assert_eq!(ErrorCode::of_scim(&scim), code);
+        }
+    }
+
+    #[test]
     fn unique_keys_become_the_right_conflict() {
         assert_eq!(
             ErrorCode::of_scim(&scim_of_store(StoreError::Unique(UniqueKey::Email))),

@@ -360,7 +360,37 @@ async fn concurrent_patches_without_if_match_all_succeed(app: TestApp) {
     assert_eq!(after["meta"]["version"], json!("W/\"25\""), "{after}");
 }
 
+/// A Bulk operation whose `version` named no version was written without a condition.
+async fn a_bulk_version_that_names_no_version_is_412(app: TestApp) {
+    let (_, u) = app.send(Method::POST, "Users", Some(user("bulkv"))).await;
+    let id = u["id"].as_str().unwrap().to_string();
+    let op = |version: &str, title: &str| {
+        let mut data = user("bulkv");
+        data["title"] = json!(title);
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "PUT", "path": format!("/Users/{id}"), "version": version, "data": data}]
+        })
+    };
+    let (s, body) = app.send(Method::POST, "Bulk", Some(op("abc", "one"))).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["Operations"][0]["status"], json!("412"), "{body}");
+    let (_, now) = app.send(Method::GET, &format!("Users/{id}"), None).await;
+    assert_eq!(
+        now["meta"]["version"],
+        json!("W/\"1\""),
+        "nothing written: {now}"
+    );
+    let (_, body) = app.send(Method::POST, "Bulk", Some(op("*", "two"))).await;
+    assert_eq!(body["Operations"][0]["status"], json!("200"), "{body}");
+    let (_, body) = app
+        .send(Method::POST, "Bulk", Some(op("W/\"2\"", "three")))
+        .await;
+    assert_eq!(body["Operations"][0]["status"], json!("200"), "{body}");
+}
+
 crate::on_both_backends!(
+    a_bulk_version_that_names_no_version_is_412,
     a_patch_over_the_operation_cap_is_413,
     a_long_dry_run_in_batches_predicts_the_real_run,
     a_filter_at_the_comparison_limit_runs_in_the_database,

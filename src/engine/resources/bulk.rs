@@ -104,7 +104,13 @@ impl Engine {
             .ok_or_else(|| ScimError::invalid_path(format!("unknown bulk path \"{path}\"")))?;
         let mut data = op.data.clone().unwrap_or(Value::Null);
         bulk::substitute(&mut data, ids);
-        let if_match = op.version.as_deref().and_then(resource::parse_etag);
+        // `*` matches any version; one that names none of Roster's cannot match, so the write
+        // is refused (412), never made without a condition. Versions start at 1: 0 matches
+        // nothing.
+        let if_match = match op.version.as_deref().map(str::trim) {
+            None | Some("*") => None,
+            Some(v) => Some(resource::parse_etag(v).unwrap_or(0)),
+        };
         let location = |id: &str| format!("{base_url}/{}/{id}", kind.endpoint());
         match (op.method, id) {
             (Method::Post, None) => {
