@@ -225,6 +225,11 @@ async fn churn(t: Target, database_url: &str, tasks: usize, run_for: Duration) {
     }
     let trouble = trouble.lock().await;
     let (wrong, report) = check_seats(database_url).await;
+    // Shown with --nocapture: how much churn ran, and where the pools ended.
+    eprintln!(
+        "churn: {requests} requests from {tasks} tasks on {} server(s) in {run_for:?}; {report:?}",
+        t.bases.len()
+    );
     assert!(
         trouble.lines.is_empty() && wrong.is_empty(),
         "{} of {requests} requests failed: {:#?}\nseats: {wrong:#?}\n{report:#?}",
