@@ -16,7 +16,6 @@ use crate::store::WriteTx;
 
 use super::authz::{as_scim, require_write};
 use super::error::{EngineError, Fail};
-use super::retry::again;
 use super::seats::SeatChange;
 use super::synclog::{Change, Ctx, Draft};
 use super::users::UserView;
@@ -65,19 +64,21 @@ impl Engine {
         let email = input.email.trim().to_string();
         let retain = input.retain_data;
         let p = as_scim(ap);
-        let mut attempt = 0;
-        loop {
-            let mut draft = Draft::new(Some(ResourceKind::User), "transfer", Some(user));
-            let r = self
-                .transfer_in(&p, user, &email, retain, ctx, &mut draft)
-                .await;
-            if let Err(f) = &r {
-                if again(&f.error, false, &mut attempt).await {
-                    continue;
-                }
-            }
-            return Ok(self.settle(p.account_id, ctx, &draft, r).await?);
-        }
+        let (p, email) = (&p, email.as_str());
+        Ok(self
+            .write_scim(
+                p.account_id,
+                ctx,
+                false,
+                || Draft::new(Some(ResourceKind::User), "transfer", Some(user)),
+                |mut draft| async move {
+                    let r = self
+                        .transfer_in(p, user, email, retain, ctx, &mut draft)
+                        .await;
+                    (draft, r)
+                },
+            )
+            .await?)
     }
 
     async fn transfer_in(

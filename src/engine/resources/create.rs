@@ -14,8 +14,6 @@ use super::super::synclog::{Change, Ctx, Draft};
 use super::super::Engine;
 use super::{display_name, Outcome};
 
-use super::super::retry::again;
-
 impl Engine {
     pub async fn create(
         &self,
@@ -24,17 +22,17 @@ impl Engine {
         body: &Value,
         ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
-        let mut attempt = 0;
-        loop {
-            let mut draft = Draft::new(Some(kind), "create", None);
-            let r = self.create_in(p, kind, body, ctx, &mut draft).await;
-            if let Err(f) = &r {
-                if again(&f.error, false, &mut attempt).await {
-                    continue;
-                }
-            }
-            return self.settle(p.account_id, ctx, &draft, r).await;
-        }
+        self.write_scim(
+            p.account_id,
+            ctx,
+            false,
+            || Draft::new(Some(kind), "create", None),
+            |mut draft| async move {
+                let r = self.create_in(p, kind, body, ctx, &mut draft).await;
+                (draft, r)
+            },
+        )
+        .await
     }
 
     async fn create_in(

@@ -11,8 +11,6 @@ use super::super::synclog::{diff, Ctx, Draft};
 use super::super::Engine;
 use super::{display_name, seat_summary, written};
 
-use super::super::retry::again;
-
 impl Engine {
     pub async fn delete(
         &self,
@@ -22,17 +20,17 @@ impl Engine {
         if_match: Option<i64>,
         ctx: &Ctx,
     ) -> Result<Vec<SeatChange>, ScimError> {
-        let mut attempt = 0;
-        loop {
-            let mut draft = Draft::new(Some(kind), "delete", Some(id));
-            let r = self.delete_in(p, kind, id, if_match, ctx, &mut draft).await;
-            if let Err(f) = &r {
-                if again(&f.error, if_match.is_some(), &mut attempt).await {
-                    continue;
-                }
-            }
-            return self.settle(p.account_id, ctx, &draft, r).await;
-        }
+        self.write_scim(
+            p.account_id,
+            ctx,
+            if_match.is_some(),
+            || Draft::new(Some(kind), "delete", Some(id)),
+            |mut draft| async move {
+                let r = self.delete_in(p, kind, id, if_match, ctx, &mut draft).await;
+                (draft, r)
+            },
+        )
+        .await
     }
 
     async fn delete_in(

@@ -10,7 +10,6 @@ use crate::scim::{Notes, ResourceKind, ScimError};
 use crate::store::WriteTx;
 
 use super::super::error::Fail;
-use super::super::retry::again;
 use super::super::synclog::{Change, Ctx, Draft};
 use super::super::Engine;
 use super::{display_name, stale, written, Outcome};
@@ -25,19 +24,19 @@ impl Engine {
         if_match: Option<i64>,
         ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
-        let mut attempt = 0;
-        loop {
-            let mut draft = Draft::new(Some(kind), "update", Some(id));
-            let r = self
-                .replace_in(p, kind, id, body, if_match, ctx, &mut draft)
-                .await;
-            if let Err(f) = &r {
-                if again(&f.error, if_match.is_some(), &mut attempt).await {
-                    continue;
-                }
-            }
-            return self.settle(p.account_id, ctx, &draft, r).await;
-        }
+        self.write_scim(
+            p.account_id,
+            ctx,
+            if_match.is_some(),
+            || Draft::new(Some(kind), "update", Some(id)),
+            |mut draft| async move {
+                let r = self
+                    .replace_in(p, kind, id, body, if_match, ctx, &mut draft)
+                    .await;
+                (draft, r)
+            },
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -111,19 +110,19 @@ impl Engine {
         return_refs: bool,
         ctx: &Ctx,
     ) -> Result<Outcome, ScimError> {
-        let mut attempt = 0;
-        loop {
-            let mut draft = Draft::new(Some(kind), "update", Some(id));
-            let r = self
-                .patch_in(p, kind, id, body, if_match, return_refs, ctx, &mut draft)
-                .await;
-            if let Err(f) = &r {
-                if again(&f.error, if_match.is_some(), &mut attempt).await {
-                    continue;
-                }
-            }
-            return self.settle(p.account_id, ctx, &draft, r).await;
-        }
+        self.write_scim(
+            p.account_id,
+            ctx,
+            if_match.is_some(),
+            || Draft::new(Some(kind), "update", Some(id)),
+            |mut draft| async move {
+                let r = self
+                    .patch_in(p, kind, id, body, if_match, return_refs, ctx, &mut draft)
+                    .await;
+                (draft, r)
+            },
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
