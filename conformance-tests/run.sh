@@ -7,7 +7,7 @@
 #
 # Environment:
 #   ROSTER_BIN        use this binary instead of building one (`cargo build --release --locked`)
-#   CARGO_TARGET_DIR  build folder (default $HOME/.cache/roster/target)
+#   CARGO_TARGET_DIR  build folder (default: cargo's own, ./target)
 #   LOG_DIR           logs, reports and server logs (default ${TMPDIR:-/tmp}/roster-conformance-logs)
 #   SKIP_EXTERNAL=1   run only the project's own suite
 #   PYTEST_ARGS       extra pytest arguments, shell-quoted, e.g. PYTEST_ARGS='-k "etag or bulk"'
@@ -23,7 +23,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 EXTERNAL_DIR="$REPO/../shared/conformance"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/roster/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/roster-conformance"
 VENV="$CACHE_DIR/venv"
 LOG_DIR="${LOG_DIR:-${TMPDIR:-/tmp}/roster-conformance-logs}"
@@ -264,12 +264,15 @@ EOF
 
 run_external() {
     local rc line
+    # A part that does not run counts as one skipped, so the summary line says so.
     if [ "${SKIP_EXTERNAL:-0}" = 1 ]; then
         echo "external: skipped (SKIP_EXTERNAL=1)" >&2
+        report external 0 0 1
         return
     fi
     if [ ! -f "$EXTERNAL_DIR/run-all.sh" ]; then
-        echo "external: $EXTERNAL_DIR/run-all.sh not found, skipped" >&2
+        echo "external: skipped: the external suites are not beside this clone ($EXTERNAL_DIR/run-all.sh)" >&2
+        report external 0 0 1
         return
     fi
     # the shared folder may be read-only: both scripts only read from it

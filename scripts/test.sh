@@ -3,12 +3,15 @@
 # PostgreSQL, then the black-box conformance runner against the release binary on both
 # (SKIP_CONFORMANCE=1 skips it), then one summary line of everything.
 #
+# One build serves all of it: the tests are built in the release profile, so the binary the
+# conformance suites run is the one `cargo build --release` (or `cargo run --release`) made,
+# in cargo's own ./target unless CARGO_TARGET_DIR says otherwise.
+#
 # PostgreSQL: ROSTER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432); tests make and
 # drop their own databases there. When nothing listens there the PostgreSQL part is skipped and
 # said so, unless ROSTER_REQUIRE_POSTGRES=1 (as in .ci/run), which makes it a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/roster/target}"
 export ROSTER_TEST_POSTGRES="${ROSTER_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 
 postgres_reachable() {
@@ -33,7 +36,7 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-cargo test --locked "$@" -- ${skip[@]+"${skip[@]}"} 2>&1 | tee "$log"
+cargo test --release --locked "$@" -- ${skip[@]+"${skip[@]}"} 2>&1 | tee "$log"
 
 # Sum cargo's per-binary "test result:" lines.
 read -r passed failed skipped < <(sed 's/;//g' "$log" | awk '/^test result:/ { p += $4; f += $6; s += $8 }

@@ -1,6 +1,6 @@
 //! The `roster` command line: parses arguments with clap and runs one command.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -47,6 +47,7 @@ pub enum Command {
     Import {
         /// The CSV file.
         file: std::path::PathBuf,
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// Report what would change, change nothing.
@@ -56,6 +57,7 @@ pub enum Command {
     /// Print the sync log, oldest of the selection first; --follow keeps printing new entries.
     #[command(name = "sync-log")]
     SyncLog {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// Keep printing new entries as they come.
@@ -85,8 +87,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT (e.g. 127.0.0.1:8080, localhost:8080, [::1]:8080).
+    #[arg(
+        long,
+        env = "ROSTER_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_parser = listen_address
+    )]
     pub listen: SocketAddr,
     /// fsync every commit (SQLite synchronous=FULL): survives power loss, writes slower.
     #[arg(long, env = "ROSTER_DURABLE")]
@@ -112,8 +119,15 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LicensesCommand {
+    /// List the account's products: licenses bought, assigned and waitlisted.
+    List {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+    },
     /// Create or resize a product's license pool; waitlisted users get freed seats at once.
     Set {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// The product, e.g. meeting.
@@ -129,18 +143,20 @@ pub enum LicensesCommand {
 pub enum AdminTokenCommand {
     /// Print an admin API token (a JWT signed by Roster) and nothing else.
     Create {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// admin (read and change) or auditor (read only).
         #[arg(long, default_value = "admin", value_parser = ["admin", "auditor"])]
         role: String,
-        /// Hours until it expires.
-        #[arg(long, default_value_t = 24)]
+        /// Hours until it expires, from 1 to 8760 (a year).
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
         ttl_hours: u32,
     },
     /// Revoke one admin token (pass it with --token) or every admin token of the account
     /// made until now (--all). Effective at once on every replica.
     Revoke {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// The admin token to revoke.
@@ -159,12 +175,15 @@ pub enum AccountCommand {
         /// Short name: lower-case letters, digits and '-'.
         slug: String,
     },
+    /// List the accounts, with how many users each has.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a bearer token for a connection and print it (only the token) on stdout.
     Create {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// The connection's name, e.g. okta-prod.
@@ -173,6 +192,7 @@ pub enum TokenCommand {
     },
     /// Revoke the live tokens of a connection (by connection name or token id).
     Revoke {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
         /// Connection name or token id.
@@ -181,6 +201,7 @@ pub enum TokenCommand {
     },
     /// List an account's tokens (never the tokens themselves).
     List {
+        /// The account's slug, e.g. acme (see `roster account list`).
         #[arg(long)]
         account: String,
     },
@@ -203,7 +224,7 @@ pub fn run() -> ExitCode {
                 }
             };
             match runtime.block_on(run_async(cli.database, command)) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(code) => code,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
@@ -213,7 +234,16 @@ pub fn run() -> ExitCode {
     }
 }
 
-async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std::error::Error>> {
+/// `roster import` exits with this when some rows failed (the others were imported).
+const SOME_ROWS_FAILED: u8 = 2;
+
+/// The first start's message: the default account's token, and how to make more.
+const FIRST_START: &str = "Created account 'default'. Its SCIM bearer token, shown only this once:";
+
+async fn run_async(
+    database: String,
+    command: Command,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
         Command::Serve(args) => {
             crate::telemetry::init();
@@ -226,26 +256,57 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
                 statement_timeout_ms: args.statement_timeout_ms,
                 body_timeout: std::time::Duration::from_secs(args.body_timeout_secs),
             };
+            // The port first: a start that cannot listen changes nothing (the first start's
+            // token, shown once, is made only once the server can run).
+            let listener = crate::startup::bind(config.listen)?;
             let engine = crate::startup::engine(&database, Some(&config)).await?;
-            if engine.account_count().await? == 0 {
+            let first_token = if engine.account_count().await? == 0 {
                 engine.ensure_account("default").await?;
-                let token = engine.create_token("default", "default").await?;
-                println!("Created account 'default'. Its SCIM bearer token, shown only this once:");
+                Some(engine.create_token("default", "default").await?)
+            } else {
+                None
+            };
+            let app = crate::startup::Application::build_on(listener, &config, engine).await?;
+            if let Some(token) = first_token {
+                println!("{FIRST_START}");
                 println!();
                 println!("    {token}");
                 println!();
+                println!(
+                    "Make more (one per identity provider) with: \
+                     roster token create --account default --name NAME"
+                );
+                println!();
             }
-            let app = crate::startup::Application::build(&config, engine).await?;
-            println!(
-                "Roster is serving SCIM 2.0 at http://{}:{}/scim/v2",
-                config.listen.ip(),
-                app.port()
-            );
-            app.run().await?;
+            let at = SocketAddr::new(config.listen.ip(), app.port());
+            println!("Roster is serving SCIM 2.0 at http://{at}/scim/v2");
+            app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            crate::startup::engine(&database, None).await?;
-            eprintln!("database is up to date");
+            let engine = crate::startup::engine(&database, None).await?;
+            let opened = engine.store().opened();
+            let n = opened.migrations_run;
+            let s = if n == 1 { "" } else { "s" };
+            if opened.created {
+                eprintln!(
+                    "created the database at {} ({n} migration{s})",
+                    opened.place
+                );
+            } else if n > 0 {
+                eprintln!(
+                    "migrated the database at {} ({n} migration{s} run)",
+                    opened.place
+                );
+            } else {
+                eprintln!("the database at {} is up to date", opened.place);
+            }
+        }
+        Command::Account(AccountCommand::List) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            println!("account\tusers");
+            for (slug, users) in engine.accounts().await? {
+                println!("{slug}\t{users}");
+            }
         }
         Command::Account(AccountCommand::Create { slug }) => {
             let engine = crate::startup::engine(&database, None).await?;
@@ -266,11 +327,23 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
         }
         Command::Token(TokenCommand::List { account }) => {
             let engine = crate::startup::engine(&database, None).await?;
+            println!("id\tconnection\tcreated\tstate");
             for t in engine.list_tokens(&account).await? {
                 let state = t
                     .revoked
                     .map_or("live".to_string(), |r| format!("revoked {r}"));
                 println!("{}\t{}\t{}\t{}", t.id, t.name, t.created, state);
+            }
+        }
+        Command::Licenses(LicensesCommand::List { account }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            println!("product\tcapacity\tassigned\twaitlisted");
+            for p in engine.products(&ap).await?.products {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    p.product, p.capacity, p.assigned, p.waitlisted
+                );
             }
         }
         Command::Licenses(LicensesCommand::Set {
@@ -329,11 +402,14 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
             account,
             dry_run,
         } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let text = crate::engine::import::decode(&bytes)?;
             let engine = crate::startup::engine(&database, None).await?;
             let ap = engine.cli_principal(&account).await?;
-            let bar = indicatif::ProgressBar::new(0);
+            // Rows, about (a quoted field may span lines); the import corrects it.
+            let lines = text.lines().count().saturating_sub(1);
+            let bar = indicatif::ProgressBar::new(lines as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{spinner} {wide_bar} {pos}/{len} rows ({per_sec}, {eta} left)",
@@ -352,34 +428,9 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
             };
             let report = engine.import(&ap, &text, dry_run, &ctx, &progress).await?;
             bar.finish_and_clear();
-            println!(
-                "{}{} rows: {} created, {} updated, {} unchanged, {} failed",
-                if dry_run {
-                    "dry run (nothing written): "
-                } else {
-                    ""
-                },
-                report.rows,
-                report.created,
-                report.updated,
-                report.unchanged,
-                report.failed
-            );
-            for r in report
-                .report
-                .iter()
-                .filter(|r| r.result == "failed")
-                .take(50)
-            {
-                println!(
-                    "  line {}: {}: {}",
-                    r.line,
-                    r.user_name,
-                    r.reason.as_deref().unwrap_or("failed")
-                );
-            }
-            if report.failed > 50 {
-                println!("  ... and {} more failed rows", report.failed - 50);
+            print!("{}", import_summary(&report));
+            if report.failed > 0 {
+                return Ok(ExitCode::from(SOME_ROWS_FAILED));
             }
         }
         Command::SyncLog {
@@ -420,7 +471,96 @@ async fn run_async(database: String, command: Command) -> Result<(), Box<dyn std
         }
         Command::Filter { .. } | Command::Path { .. } => {}
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--listen`: an address, or a host name with a port (resolved now; an IPv4 address is
+/// preferred, so `localhost:8080` listens where `127.0.0.1:8080` would).
+fn listen_address(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let example = "use HOST:PORT, e.g. --listen 127.0.0.1:8080 or --listen localhost:8080";
+    if !s
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    {
+        return Err(format!("'{s}' is not HOST:PORT: {example}"));
+    }
+    let found: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{s}': {e}; {example}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| found.first())
+        .copied()
+        .ok_or_else(|| format!("'{s}' resolves to no address; {example}"))
+}
+
+/// A row's seats, `meeting assigned, video waitlisted`.
+fn row_seats(r: &crate::engine::import::RowReport) -> String {
+    r.seats
+        .iter()
+        .map(|s| {
+            let field = |k: &str| s.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+            format!("{} {}", field("product"), field("state"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What `roster import` prints: the totals, seats included; then, for a dry run, every row
+/// that would change or has a conflict (with its seats), and for a real run the failed rows.
+fn import_summary(report: &crate::engine::import::ImportReport) -> String {
+    use std::fmt::Write;
+    const SHOWN: usize = 50;
+    let mut out = format!(
+        "{}{} rows: {} created, {} updated, {} unchanged, {} failed; seats: {} assigned, {} waitlisted\n",
+        if report.dry_run { "dry run (nothing written): " } else { "" },
+        report.rows,
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.failed,
+        report.seats_assigned,
+        report.seats_waitlisted,
+    );
+    let mut shown = 0;
+    let mut left = 0;
+    for r in &report.report {
+        let listed = if report.dry_run {
+            r.result != "unchanged" || !r.conflicts.is_empty()
+        } else {
+            r.result == "failed"
+        };
+        if !listed {
+            continue;
+        }
+        if !report.dry_run && shown == SHOWN {
+            left += 1;
+            continue;
+        }
+        shown += 1;
+        let _ = write!(out, "  line {}: {}: ", r.line, r.user_name);
+        if r.result == "failed" {
+            let _ = write!(out, "{}", r.reason.as_deref().unwrap_or("failed"));
+        } else {
+            let _ = write!(out, "{}", r.result);
+            if !r.seats.is_empty() {
+                let _ = write!(out, "; seats: {}", row_seats(r));
+            }
+            if !r.conflicts.is_empty() {
+                let _ = write!(out, "; conflicts: {}", r.conflicts.join(", "));
+            }
+        }
+        out.push('\n');
+    }
+    if left > 0 {
+        let _ = writeln!(out, "  ... and {left} more failed rows");
+    }
+    out
 }
 
 fn print_canonical<T: std::fmt::Display>(

@@ -1,9 +1,12 @@
-//! Composition: open the store, build the engine, bind the listener, run the server.
+//! Composition: open the store, build the engine, bind the listener, run the server until
+//! Ctrl-C or SIGTERM, then let the requests under way finish.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -13,7 +16,11 @@ use crate::engine::Engine;
 use crate::http::body::BodyTimeout;
 use crate::scim::Registry;
 use crate::store::Store;
-use crate::telemetry::RequestSpan;
+use crate::telemetry::{request_id_header, RequestSpan};
+
+/// How long a stop waits for the requests under way (an import of a large file takes a
+/// while) before it closes their connections.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -54,16 +61,28 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config, engine: Engine) -> Result<Application, StartupError> {
-        let listener = TcpListener::bind(config.listen)
-            .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?;
+        let listener = bind(config.listen)?;
+        Application::build_on(listener, config, engine).await
+    }
+
+    /// Builds the server on a listener bound beforehand with [`bind`] (so `serve` can fail
+    /// on a busy port before it changes anything in the database).
+    pub async fn build_on(
+        listener: TcpListener,
+        config: &Config,
+        engine: Engine,
+    ) -> Result<Application, StartupError> {
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?
             .port();
-        // Sync log retention: prune now, then hourly.
+        // Sync log retention: prune a minute after start (not in the same moment as the
+        // start's own writes), then hourly.
         let pruner = engine.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            let hour = std::time::Duration::from_secs(3600);
+            let first = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut every = tokio::time::interval_at(first, hour);
             loop {
                 every.tick().await;
                 match pruner.prune_sync_log().await {
@@ -77,11 +96,17 @@ impl Application {
         let body_timeout = BodyTimeout(config.body_timeout);
         let mut server = HttpServer::new(move || {
             App::new()
+                // The last wrap runs first: the logger gives the request its id, then the
+                // header middleware copies it to the response.
+                .wrap(from_fn(request_id_header))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(data.clone())
                 .app_data(body_timeout)
                 .configure(crate::http::configure)
         })
+        // Signals are handled in `run_until_stopped`, which stops gracefully on both.
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         .listen(listener)
         .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?;
         if config.workers > 0 {
@@ -97,7 +122,60 @@ impl Application {
         self.port
     }
 
+    /// Runs until the server is stopped through its handle (tests).
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until Ctrl-C (SIGINT) or SIGTERM, then stops taking connections and lets the
+    /// requests under way finish (for at most [`SHUTDOWN_TIMEOUT`]) before returning. A
+    /// second signal while they finish exits at once.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            let signal = stop_signal().await;
+            tracing::info!(
+                "{signal} received: finishing the requests under way (at most {} s), then \
+                 stopping; a second signal stops at once",
+                SHUTDOWN_TIMEOUT.as_secs()
+            );
+            tokio::select! {
+                () = handle.stop(true) => {}
+                again = stop_signal() => {
+                    tracing::warn!("{again} received again: stopping now, requests under way are cut off");
+                    std::process::exit(1);
+                }
+            }
+        });
+        self.server.await
+    }
+}
+
+/// Binds the address, naming it if that fails (a port in use, an address not of this host).
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|e| StartupError::Listen(addr.to_string(), e))
+}
+
+/// Waits for the first stop signal and names it.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                Ok(()) = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

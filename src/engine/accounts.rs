@@ -29,6 +29,11 @@ impl Engine {
         Ok(created)
     }
 
+    /// Every account's slug and user count (`roster account list`).
+    pub async fn accounts(&self) -> Result<Vec<(String, i64)>, EngineError> {
+        Ok(self.store.read().await?.list_accounts().await?)
+    }
+
     pub async fn account_count(&self) -> Result<i64, EngineError> {
         Ok(self.store.read().await?.count_accounts().await?)
     }

@@ -149,15 +149,26 @@ impl Engine {
             .ok_or_else(|| EngineError::internal(format!("pool {product} vanished")))?;
         let mut draft = Draft::new(None, "licenses", Some(product));
         draft.resource_type = Some("Product");
-        draft.changes = vec![Change {
-            attribute: "capacity".into(),
-            old: before.map(serde_json::Value::from),
-            new: Some(serde_json::Value::from(seats)),
-        }];
         draft.seat_changes = changes.clone();
-        draft.step(format!("rules and seats: {}", seat_summary(&changes)));
-        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
-            .await?;
+        if before == Some(seats) && changes.is_empty() {
+            // The pool already had this size and nobody moved: logged as skipped, like an
+            // update that changes nothing.
+            draft.step(format!(
+                "unchanged: '{product}' already has {seats} licenses"
+            ));
+            let mut entry = super::synclog::row(ctx, &now, &draft, 200, None);
+            entry.status = "skipped".into();
+            tx.insert_sync_log(ap.account_id, &entry).await?;
+        } else {
+            draft.changes = vec![Change {
+                attribute: "capacity".into(),
+                old: before.map(serde_json::Value::from),
+                new: Some(serde_json::Value::from(seats)),
+            }];
+            draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+            self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+                .await?;
+        }
         tx.commit().await?;
         Ok(PoolChanged {
             pool,

@@ -216,6 +216,16 @@ pub(crate) fn clipped(s: &str) -> String {
     }
 }
 
+/// An entry's id: its time, then a counter of this process (entries made in the same
+/// millisecond keep their order, newest first in the log), then random bits (two replicas
+/// never make the same id).
+fn entry_id(at: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seq = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{at}-{seq:010x}{:08x}", rand::random::<u32>())
+}
+
 /// Builds the stored row.
 pub fn row(
     ctx: &Ctx,
@@ -258,11 +268,7 @@ pub fn row(
         })
         .collect();
     SyncRow {
-        id: format!(
-            "{}-{}",
-            at,
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        ),
+        id: entry_id(at),
         at: at.to_string(),
         actor: ctx.actor.clone(),
         request_id: ctx.request_id.clone(),
@@ -609,10 +615,11 @@ impl Engine {
 
 /// One entry on one line, for the terminal.
 pub fn line(r: &SyncRow) -> String {
+    const SHOWN: usize = 4;
     let props: Vec<Value> = serde_json::from_str(&r.changes).unwrap_or_default();
-    let shown: Vec<String> = props
+    let mut shown: Vec<String> = props
         .iter()
-        .take(4)
+        .take(SHOWN)
         .map(|p| {
             let v = |x: &Value| match x {
                 Value::Null => "-".to_string(),
@@ -627,6 +634,9 @@ pub fn line(r: &SyncRow) -> String {
             )
         })
         .collect();
+    if props.len() > SHOWN {
+        shown.push(format!("+{} more", props.len() - SHOWN));
+    }
     let seats: Vec<Value> = serde_json::from_str(&r.seat_changes).unwrap_or_default();
     let seats: Vec<String> = seats
         .iter()

@@ -25,7 +25,7 @@ use super::Engine;
 #[derive(Debug, Clone, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct TransferTo {
-    #[validate(email(code = "invalid_email", message = "email must be an email address"))]
+    #[validate(custom(function = "super::users::email_address"))]
     pub email: String,
     #[serde(default)]
     pub retain_data: bool,

@@ -14,7 +14,7 @@ use crate::store::ReadConn;
 
 use super::authz::{as_scim, require_write};
 use super::error::{EngineError, ErrorCode, Fail};
-use super::import::{Row, RowReport};
+use super::import::Row;
 use super::seats::SeatChange;
 use super::synclog::Ctx;
 use super::Engine;
@@ -75,6 +75,17 @@ pub struct UserChanged {
     pub seat_changes: Vec<SeatChange>,
 }
 
+/// A user added (or updated) by hand: an import row's report, without a line.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserAdded {
+    pub user_name: String,
+    /// created, updated or unchanged
+    pub result: &'static str,
+    pub user_id: String,
+    pub seats: Vec<Value>,
+    pub conflicts: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct UserDeleted {
     pub deleted: String,
@@ -85,7 +96,7 @@ pub struct UserDeleted {
 #[derive(Debug, Clone, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    #[validate(email(code = "invalid_email", message = "email must be an email address"))]
+    #[validate(custom(function = "email_address"))]
     pub email: String,
     #[serde(rename = "userName", default)]
     #[validate(length(max = 1024, message = "userName is at most 1024 characters"))]
@@ -108,6 +119,16 @@ pub struct NewUser {
     pub groups: Vec<String>,
     #[serde(default)]
     pub active: Option<bool>,
+}
+
+/// `validator` check: an email address by the one rule ([`crate::scim::email::check`]),
+/// as `invalid_email` with what is wrong with it. Leading and trailing spaces are trimmed
+/// before use, so they are not held against it.
+pub(crate) fn email_address(addr: &str) -> Result<(), validator::ValidationError> {
+    crate::scim::email::check(addr.trim()).map_err(|why| {
+        validator::ValidationError::new("invalid_email")
+            .with_message(format!("email is not an email address: {why}").into())
+    })
 }
 
 fn products_named(products: &[String]) -> Result<(), validator::ValidationError> {
@@ -133,7 +154,7 @@ impl NewUser {
     fn row(&self) -> Row {
         let email = self.email.trim().to_string();
         Row {
-            line: 2,
+            line: None,
             user_name: self
                 .user_name
                 .as_deref()
@@ -208,7 +229,7 @@ impl Engine {
         ap: &AdminPrincipal,
         input: &NewUser,
         ctx: &Ctx,
-    ) -> Result<RowReport, EngineError> {
+    ) -> Result<UserAdded, EngineError> {
         require_write(ap)?;
         let report = self
             .import_rows(ap, vec![input.row()], false, ctx, &|_, _| {})
@@ -218,15 +239,19 @@ impl Engine {
             .into_iter()
             .next()
             .ok_or_else(|| EngineError::internal("no row imported"))?;
-        if row.result != "failed" {
-            return Ok(row);
+        match (row.result, row.user_id) {
+            ("failed", _) | (_, None) => Err(EngineError::refused(
+                row.code.unwrap_or(ErrorCode::InvalidUser),
+                row.reason.unwrap_or_default(),
+            )),
+            (result, Some(user_id)) => Ok(UserAdded {
+                user_name: row.user_name,
+                result,
+                user_id,
+                seats: row.seats,
+                conflicts: row.conflicts,
+            }),
         }
-        let code = if row.conflicts.iter().any(|c| c == "email_in_use") {
-            ErrorCode::EmailInUse
-        } else {
-            ErrorCode::InvalidUser
-        };
-        Err(EngineError::refused(code, row.reason.unwrap_or_default()))
     }
 
     pub async fn admin_delete_user(

@@ -6,11 +6,26 @@ pub mod scim;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use tracing_actix_web::RootSpan;
 
 use crate::scim::ScimError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// Who made the request, once authentication says: `connection:NAME` for SCIM,
+/// `admin:SUBJECT` for the admin API (the sync log's actor). Kept in the request's
+/// extensions for the access line, and recorded on the request span.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+/// Notes who made the request, for its span and its access line.
+pub fn record_actor(req: &HttpRequest, actor: &str) {
+    if let Some(span) = req.extensions().get::<RootSpan>() {
+        span.record("actor", actor);
+    }
+    req.extensions_mut().insert(Actor(actor.to_string()));
+}
 
 /// Routes of the whole server.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -102,12 +102,9 @@ async fn route(
 
     let principal = authenticate(req, engine).await?;
     let p = &principal;
-    let ctx = Ctx::new(
-        format!("connection:{}", principal.connection),
-        method.as_str(),
-        req.path(),
-        request_id(req),
-    );
+    let actor = format!("connection:{}", principal.connection);
+    super::record_actor(req, &actor);
+    let ctx = Ctx::new(actor, method.as_str(), req.path(), request_id(req));
     let ctx = &ctx;
     let query = query_pairs(req);
     match (first.as_deref(), segments.get(1).copied(), segments.len()) {

@@ -3,6 +3,7 @@
 //! No storage and no HTTP here.
 
 pub mod bulk;
+pub mod email;
 pub mod error;
 #[cfg(test)]
 mod fuzz;

@@ -166,6 +166,9 @@ pub fn apply(
         .collect();
     super::limits::check_members(&named)?;
     resource::finish(reg, kind, &mut out.doc)?;
+    if kind == ResourceKind::User {
+        resource::note_bad_emails(&out.doc, Some(doc), notes);
+    }
     Ok(out)
 }
 

@@ -113,7 +113,47 @@ pub fn normalise(
         doc.insert("active".into(), Value::Bool(true));
     }
     finish(reg, kind, &mut doc)?;
+    if kind == ResourceKind::User {
+        note_bad_emails(&doc, None, notes);
+    }
     Ok(Normalised { doc, members })
+}
+
+/// Notes each `emails[].value` that fails the email rule ([`super::email::check`]) and is
+/// not already in `before` (so a PATCH notes only what it brought). SCIM keeps such an
+/// address: an identity provider's directory holds what it holds, and refusing the user
+/// would stop its provisioning over a field Roster does not need to be well-formed.
+pub fn note_bad_emails(
+    doc: &Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+    notes: &mut Notes,
+) {
+    let values = |d: &Map<String, Value>| -> Vec<String> {
+        match d.get("emails") {
+            Some(Value::Array(emails)) => emails
+                .iter()
+                .map(|e| {
+                    e.get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let old = before.map(values).unwrap_or_default();
+    for (i, addr) in values(doc).iter().enumerate() {
+        if addr.is_empty() || old.contains(addr) {
+            continue;
+        }
+        if let Err(why) = super::email::check(addr) {
+            notes.push(format!(
+                "emails[{i}].value {} is not a valid email address ({why}); kept as sent",
+                super::email::quoted(addr)
+            ));
+        }
+    }
 }
 
 /// Checks required attributes and sets `schemas` to the core schema plus every extension
@@ -712,6 +752,27 @@ mod tests {
 
     // Found by the fuzz smoke (`scim::fuzz`): `members.value` wrote `"members": [{"value":
     // "u1"}]` into the document, which a GET of an empty group then showed.
+    #[test]
+    fn bad_email_addresses_are_kept_with_a_note() {
+        let mut notes = vec![];
+        let n = normalise(
+            &reg(),
+            ResourceKind::User,
+            &json!({"userName": "a", "emails": [{"value": "a@example.com"}, {"value": "x@"}]}),
+            &mut notes,
+        )
+        .unwrap();
+        assert_eq!(n.doc["emails"][1]["value"], json!("x@"));
+        assert_eq!(
+            notes,
+            ["emails[1].value 'x@' is not a valid email address (nothing comes after the '@'); kept as sent"]
+        );
+        // Only what is new is noted again.
+        let mut later = vec![];
+        note_bad_emails(&n.doc, Some(&n.doc), &mut later);
+        assert!(later.is_empty());
+    }
+
     #[test]
     fn member_sub_attributes_are_dropped_with_a_note() {
         let mut notes = vec![];

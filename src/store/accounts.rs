@@ -32,6 +32,19 @@ impl ReadConn {
         })
     }
 
+    /// Every account's slug and how many users it has, by slug.
+    pub async fn list_accounts(&mut self) -> Result<Vec<(String, i64)>> {
+        let rows = self
+            .fetch_all(&Sql::new(
+                "SELECT a.slug, (SELECT COUNT(*) FROM users u WHERE u.account_id = a.id) \
+                 FROM accounts a ORDER BY a.slug",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     pub async fn count_accounts(&mut self) -> Result<i64> {
         self.fetch_count(&Sql::new("SELECT COUNT(*) FROM accounts"))
             .await

@@ -53,6 +53,18 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    opened: Opened,
+}
+
+/// What [`Store::open`] found and did: where the database is, and the migrations it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The SQLite file, or `PostgreSQL at HOST:PORT, database NAME` (never a password).
+    pub place: String,
+    /// Migrations this open ran.
+    pub migrations_run: usize,
+    /// The database had no migrations before (it was created now).
+    pub created: bool,
 }
 
 /// A read connection: every statement a read may run, and nothing that writes. On SQLite a
@@ -99,11 +111,21 @@ impl std::ops::DerefMut for WriteTx {
 }
 
 impl Store {
+    /// Connects, creating the database when missing, and runs the migrations it lacks.
+    /// A failure to connect names the SQLite file (and a missing directory) or PostgreSQL's
+    /// host and port.
     pub async fn open(opts: &StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(&opts.url)?;
-        if backend == Backend::Postgres && !sqlx::Any::database_exists(&url).await? {
-            sqlx::Any::create_database(&url).await?;
+        let place = place(backend, &opts.url);
+        let cannot = |e: sqlx::Error| cannot_open(backend, &place, e);
+        match backend {
+            Backend::Postgres => {
+                if !sqlx::Any::database_exists(&url).await.map_err(cannot)? {
+                    sqlx::Any::create_database(&url).await.map_err(cannot)?;
+                }
+            }
+            Backend::Sqlite => check_directory(&place)?,
         }
         let connect = AnyConnectOptions::from_str(&url)?;
         let session = match backend {
@@ -133,22 +155,42 @@ impl Store {
             ),
             Backend::Postgres => (session.clone(), session),
         };
-        let write = pool(writers, write_session, connect.clone()).await?;
+        let write = pool(writers, write_session, connect.clone())
+            .await
+            .map_err(cannot)?;
         let mut migrate_conn = write.acquire().await?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&mut *migrate_conn).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&mut *migrate_conn).await?,
-        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let before = applied_migrations(&mut migrate_conn).await;
+        migrator.run(&mut *migrate_conn).await?;
         drop(migrate_conn);
+        let migrations_run = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !before.contains(&m.version))
+            .count();
         let read = match backend {
-            Backend::Sqlite => pool(opts.max_connections.max(1), read_session, connect).await?,
+            Backend::Sqlite => pool(opts.max_connections.max(1), read_session, connect)
+                .await
+                .map_err(cannot)?,
             Backend::Postgres => write.clone(),
         };
         Ok(Store {
             read,
             write,
             backend,
+            opened: Opened {
+                place,
+                migrations_run,
+                created: before.is_empty(),
+            },
         })
+    }
+
+    /// Where the database is and what opening it did.
+    pub fn opened(&self) -> &Opened {
+        &self.opened
     }
 
     pub fn backend(&self) -> Backend {
@@ -259,8 +301,12 @@ impl ReadConn {
     }
 }
 
-async fn pool(size: u32, session: String, connect: AnyConnectOptions) -> Result<AnyPool> {
-    Ok(AnyPoolOptions::new()
+async fn pool(
+    size: u32,
+    session: String,
+    connect: AnyConnectOptions,
+) -> std::result::Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _| {
@@ -271,7 +317,84 @@ async fn pool(size: u32, session: String, connect: AnyConnectOptions) -> Result<
             })
         })
         .connect_with(connect)
-        .await?)
+        .await
+}
+
+/// The versions of the migrations the database has run (none when it has no migrations
+/// table yet: a new database).
+async fn applied_migrations(conn: &mut sqlx::AnyConnection) -> Vec<i64> {
+    sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(conn)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.try_get::<i64, _>(0).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where the URL points, for messages: the SQLite file, or `postgres://HOST:PORT/DB` with
+/// the user, the password and the query (which may hold a password) left out.
+fn place(backend: Backend, url: &str) -> String {
+    match backend {
+        Backend::Sqlite => sqlite_path(url).to_string(),
+        Backend::Postgres => {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let rest = rest.split('?').next().unwrap_or(rest);
+            let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = if host.is_empty() { "localhost" } else { host };
+            // A port is what follows the last ':' outside an IPv6 address's brackets.
+            let has_port = host.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']'));
+            let port = if has_port { "" } else { ":5432" };
+            format!("postgres://{host}{port}/{database}")
+        }
+    }
+}
+
+/// The file of a `sqlite:` URL: `sqlite://x.db` is `x.db`, `sqlite:///a/x.db` is `/a/x.db`.
+fn sqlite_path(url: &str) -> &str {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    rest.split('?').next().unwrap_or(rest)
+}
+
+/// SQLite creates the file but not its directory, and says only "unable to open database
+/// file" when that is missing: say which directory.
+fn check_directory(path: &str) -> Result<()> {
+    let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let why = if dir.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Err(StoreError::Sqlx(sqlx::Error::InvalidArgument(format!(
+        "cannot open the SQLite database {path}: the directory {} {why}",
+        dir.display()
+    ))))
+}
+
+/// A failure to connect, with the place it was trying. `InvalidArgument` shows its text
+/// alone, so the message reads as one sentence.
+fn cannot_open(backend: Backend, place: &str, e: sqlx::Error) -> StoreError {
+    let what = match backend {
+        Backend::Sqlite => format!("cannot open the SQLite database {place}"),
+        Backend::Postgres => format!("cannot connect to PostgreSQL at {place}"),
+    };
+    let why = match e {
+        sqlx::Error::PoolTimedOut => "no connection came within 30 s".to_string(),
+        e => e.to_string(),
+    };
+    StoreError::Sqlx(sqlx::Error::InvalidArgument(format!("{what}: {why}")))
 }
 
 /// `sqlite://x.db` or `sqlite:///abs/x.db` (the file is created when missing), or
@@ -281,7 +404,21 @@ fn normalise_url(url: &str) -> Result<(Backend, String)> {
         return Ok((Backend::Postgres, url.to_string()));
     }
     if let Some(rest) = url.strip_prefix("sqlite:") {
-        if rest.contains(":memory:") || url.contains("mode=") {
+        // Each connection to an in-memory database gets a database of its own, and Roster
+        // uses several (a writer and readers): the tables would be missing on all but one.
+        if rest.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::BadUrl(format!(
+                "{url}: an in-memory SQLite database is not supported: use a file, \
+                 e.g. sqlite://roster.db"
+            )));
+        }
+        if sqlite_path(url).is_empty() {
+            return Err(StoreError::BadUrl(format!(
+                "{url} names no file: use sqlite://FILE (e.g. sqlite://roster.db) or \
+                 sqlite:///ABSOLUTE/PATH"
+            )));
+        }
+        if url.contains("mode=") {
             return Ok((Backend::Sqlite, url.to_string()));
         }
         let sep = if url.contains('?') { '&' } else { '?' };

@@ -7,6 +7,7 @@ mod admin;
 mod churn;
 mod hardening;
 mod helpers;
+mod import;
 mod limits;
 mod replicas;
 mod scim;

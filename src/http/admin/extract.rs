@@ -118,8 +118,10 @@ impl FromRequest for Admin {
                     EngineError::unauthorized("send 'Authorization: Bearer <admin token>'")
                 })?;
             let principal = engine.authenticate_admin(token).await?;
+            let actor = format!("admin:{}", principal.subject);
+            crate::http::record_actor(&req, &actor);
             let ctx = Ctx::new(
-                format!("admin:{}", principal.subject),
+                actor,
                 req.method().as_str(),
                 req.path(),
                 crate::http::scim::request_id(&req),

@@ -277,10 +277,9 @@ async fn import(
         }
     };
     let body = extract::read_limited(payload, MAX_IMPORT, BodyTimeout::of(&req)).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| EngineError::refused(ErrorCode::InvalidCsv, "the file is not UTF-8 text"))?;
+    let text = crate::engine::import::decode(&body)?;
     Ok(ok(engine
-        .import(&a.principal, text, dry_run, &a.ctx, &|_, _| {})
+        .import(&a.principal, &text, dry_run, &a.ctx, &|_, _| {})
         .await?))
 }
 
