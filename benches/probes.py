@@ -39,7 +39,8 @@ class Server:
         self.binary, self.database = binary, database
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [binary, "--database", database, "serve", "--listen", f"127.0.0.1:{self.port}", *extra],
+            [binary, "--database", database, "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--rate-limit", "100000", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(100):

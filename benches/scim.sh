@@ -20,7 +20,7 @@ db="sqlite://$dir/bench.db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" --database "$db" account create bench >&2
 "$bin" --database "$db" licenses set --account bench --product meeting --seats 10000000 >&2
-"$bin" --database "$db" serve --listen "127.0.0.1:$port" > "$dir/serve.log" 2>&1 &
+"$bin" --database "$db" serve --listen "127.0.0.1:$port" --rate-limit 100000 > "$dir/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 export TOKEN

@@ -151,7 +151,7 @@ start_server() {
         return 1
     fi
     port=$(free_port) || return 1
-    "$ROSTER_BIN" --database "$SERVER_DB_URL" serve --listen "127.0.0.1:$port" > "$server_log" 2>&1 &
+    "$ROSTER_BIN" --database "$SERVER_DB_URL" serve --listen "127.0.0.1:$port" --rate-limit 100000 > "$server_log" 2>&1 &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")
     SERVER_BASE_URL="http://127.0.0.1:$port/scim/v2"

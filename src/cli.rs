@@ -115,6 +115,44 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub body_timeout_secs: u64,
+    /// Requests per second each connection may send (a token bucket, burst twice that),
+    /// unless the connection has its own (PATCH /admin/v1/connections/NAME). Each replica
+    /// keeps its own buckets.
+    #[arg(
+        long,
+        env = "ROSTER_RATE_LIMIT",
+        value_name = "N",
+        default_value_t = crate::engine::limits::DEFAULT_RATE_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::engine::limits::MAX_RATE_LIMIT))
+    )]
+    pub rate_limit: u32,
+    /// Proxies whose X-Forwarded-For is believed, as CIDRs (10.0.0.0/8,::1/128); by
+    /// default nobody's: the peer's address decides allow-lists.
+    #[arg(
+        long,
+        env = "ROSTER_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        value_delimiter = ',',
+        value_parser = cidr
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Without
+    /// both, plain HTTP (for use behind a TLS proxy).
+    #[arg(
+        long,
+        env = "ROSTER_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
+    #[arg(
+        long,
+        env = "ROSTER_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,9 +293,22 @@ async fn run_async(
                 workers: args.workers,
                 statement_timeout_ms: args.statement_timeout_ms,
                 body_timeout: std::time::Duration::from_secs(args.body_timeout_secs),
+                rate_limit_per_second: args.rate_limit,
+                trusted_proxies: args.trusted_proxies.clone(),
             };
-            // The port first: a start that cannot listen changes nothing (the first start's
-            // token, shown once, is made only once the server can run).
+            // The certificate and the port first: a start that cannot serve changes nothing
+            // (the first start's token, shown once, is made only once the server can run).
+            let tls = match (args.tls_cert, args.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(crate::startup::tls_config(&crate::config::TlsFiles {
+                        cert,
+                        key,
+                    })?)
+                }
+                // clap's `requires` refuses one flag without the other.
+                _ => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let listener = crate::startup::bind(config.listen)?;
             let engine = crate::startup::engine(&database, Some(&config)).await?;
             let first_token = if engine.account_count().await? == 0 {
@@ -266,7 +317,8 @@ async fn run_async(
             } else {
                 None
             };
-            let app = crate::startup::Application::build_on(listener, &config, engine).await?;
+            let app =
+                crate::startup::Application::build_on_tls(listener, &config, engine, tls).await?;
             if let Some(token) = first_token {
                 println!("{FIRST_START}");
                 println!();
@@ -279,7 +331,7 @@ async fn run_async(
                 println!();
             }
             let at = SocketAddr::new(config.listen.ip(), app.port());
-            println!("Roster is serving SCIM 2.0 at http://{at}/scim/v2");
+            println!("Roster is serving SCIM 2.0 at {scheme}://{at}/scim/v2");
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
@@ -476,6 +528,12 @@ async fn run_async(
 
 /// `--listen`: an address, or a host name with a port (resolved now; an IPv4 address is
 /// preferred, so `localhost:8080` listens where `127.0.0.1:8080` would).
+/// clap value parser of `--trusted-proxies`: one CIDR (or a single address).
+fn cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    crate::engine::limits::parse_network(s)
+        .ok_or_else(|| format!("'{s}' is not a CIDR, e.g. 10.0.0.0/8 or 2001:db8::/32"))
+}
+
 fn listen_address(s: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);

@@ -11,7 +11,7 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, TlsFiles};
 use crate::engine::Engine;
 use crate::http::body::BodyTimeout;
 use crate::scim::Registry;
@@ -32,6 +32,58 @@ pub enum StartupError {
     Engine(#[from] crate::engine::EngineError),
     #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
+    /// A certificate or key file that cannot be read or used; the message names the file.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The rustls server configuration for `--tls-cert` and `--tls-key`: TLS 1.3 and 1.2 only,
+/// on the ring provider (as sqlx's), no client certificates. Every error names its file.
+pub fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, StartupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let read = |what: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| {
+            StartupError::Tls(format!("cannot read the {what} {}: {e}", path.display()))
+        })
+    };
+    let cert_pem = read("certificate file", &files.cert)?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            StartupError::Tls(format!(
+                "the certificate file {} is not PEM: {e}",
+                files.cert.display()
+            ))
+        })?;
+    if chain.is_empty() {
+        return Err(StartupError::Tls(format!(
+            "the certificate file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            files.cert.display()
+        )));
+    }
+    let key_pem = read("private key file", &files.key)?;
+    // The parser's error never quotes the key's contents, only what it expected.
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        StartupError::Tls(format!(
+            "the private key file {} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
+            files.key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| StartupError::Tls(format!("TLS versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            StartupError::Tls(format!(
+                "the certificate {} and the key {} cannot be used together: {e}",
+                files.cert.display(),
+                files.key.display()
+            ))
+        })
 }
 
 /// Opens the database (creating and migrating it) and builds the engine.
@@ -49,6 +101,9 @@ pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engin
     let store = Store::open(&opts).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(store, Arc::new(registry), clock);
+    if let Some(c) = config {
+        engine.set_limits(c.rate_limit_per_second, c.trusted_proxies.clone());
+    }
     engine.ensure_admin_secret().await?;
     Ok(engine)
 }
@@ -72,6 +127,17 @@ impl Application {
         config: &Config,
         engine: Engine,
     ) -> Result<Application, StartupError> {
+        Application::build_on_tls(listener, config, engine, None).await
+    }
+
+    /// [`Application::build_on`], serving HTTPS with `tls` when given (see [`tls_config`]),
+    /// plain HTTP otherwise.
+    pub async fn build_on_tls(
+        listener: TcpListener,
+        config: &Config,
+        engine: Engine,
+        tls: Option<rustls::ServerConfig>,
+    ) -> Result<Application, StartupError> {
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?
@@ -94,7 +160,7 @@ impl Application {
         });
         let data = web::Data::new(engine);
         let body_timeout = BodyTimeout(config.body_timeout);
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 // The last wrap runs first: the logger gives the request its id, then the
                 // header middleware copies it to the response.
@@ -106,8 +172,11 @@ impl Application {
         })
         // Signals are handled in `run_until_stopped`, which stops gracefully on both.
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-        .listen(listener)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
+        let mut server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls),
+            None => server.listen(listener),
+        }
         .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?;
         if config.workers > 0 {
             server = server.workers(config.workers);

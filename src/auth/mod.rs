@@ -51,6 +51,22 @@ pub fn bearer(header: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// The SCIM token of an `Authorization` header value: `Bearer TOKEN` (the scheme in any
+/// case) or, as Okta's "Header" authentication sends it, the bare `TOKEN`. Any other scheme
+/// (`Basic ...`) is no token.
+pub fn scim_token(header: &str) -> Option<&str> {
+    let header = header.trim();
+    match header.split_once(char::is_whitespace) {
+        Some((scheme, rest)) => {
+            let token = rest.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+        }
+        // A lone "Bearer" is a scheme without its token, not a token.
+        None if header.is_empty() || header.eq_ignore_ascii_case("bearer") => None,
+        None => Some(header),
+    }
+}
+
 fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
@@ -92,5 +108,17 @@ mod tests {
         assert_eq!(bearer("bearer  abc "), Some("abc"));
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn scim_token_takes_bearer_or_the_bare_token() {
+        assert_eq!(scim_token("Bearer abc"), Some("abc"));
+        assert_eq!(scim_token("BEARER\tabc"), Some("abc"));
+        assert_eq!(scim_token(" rst_abc "), Some("rst_abc"));
+        assert_eq!(scim_token("Basic abc"), None);
+        assert_eq!(scim_token("Bearer"), None);
+        assert_eq!(scim_token("bearer "), None);
+        assert_eq!(scim_token(""), None);
+        assert_eq!(scim_token("rst_a rst_b"), None);
     }
 }

@@ -1,6 +1,8 @@
 //! Identity-provider connections: each a name and its bearer tokens (random, shown once,
 //! stored hashed, revocable), and the SCIM authentication that turns a token into the
-//! account it acts for.
+//! account it acts for. Their rate limits and allowed networks are in `limits.rs`.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -12,6 +14,7 @@ use crate::store::WriteTx;
 
 use super::authz::require_write;
 use super::error::EngineError;
+use super::limits::Policy;
 use super::synclog::{Change, Ctx, Draft};
 use super::Engine;
 
@@ -39,6 +42,14 @@ pub struct ConnectionView {
     pub created: String,
     pub status: &'static str,
     pub revoked_at: Option<String>,
+    /// Requests per second (burst twice that): its own or the server's default.
+    pub rate_limit_per_second: u32,
+    /// `connection` or `default`.
+    pub rate_limit_source: &'static str,
+    /// CIDRs requests may come from; empty: anywhere.
+    pub allowed_networks: Vec<String>,
+    /// The time of the connection's latest sync-log entry.
+    pub last_activity: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,11 +138,14 @@ impl Engine {
         let hash = auth::hash_token(token);
         let found = self.store.read().await?.token_by_hash(&hash).await?;
         match found {
-            Some((account, connection, stored)) if auth::hashes_match(&hash, &stored) => {
+            Some(owner) if auth::hashes_match(&hash, &owner.hash) => {
+                // The settings come with the token (one statement): the admission check
+                // right after authentication reads them from this replica's cache.
+                self.remember_settings(owner.account.id, &owner.connection, &owner.settings)?;
                 Ok(Principal {
-                    account_id: account.id,
-                    account: account.slug,
-                    connection,
+                    account_id: owner.account.id,
+                    account: owner.account.slug,
+                    connection: owner.connection,
                 })
             }
             _ => Err(ScimError::Unauthorized {
@@ -142,19 +156,41 @@ impl Engine {
 
     pub async fn connections(&self, ap: &AdminPrincipal) -> Result<ConnectionList, EngineError> {
         let tokens = self.list_tokens(&ap.account).await?;
+        let policies = self.limits_by_name(ap.account_id).await?;
+        let mut activity: HashMap<String, Option<String>> = HashMap::new();
+        {
+            let mut conn = self.store.read().await?;
+            for t in &tokens {
+                if !activity.contains_key(&t.name) {
+                    let at = conn
+                        .last_activity(ap.account_id, &format!("connection:{}", t.name))
+                        .await?;
+                    activity.insert(t.name.clone(), at);
+                }
+            }
+        }
+        let default = Policy::default();
         Ok(ConnectionList {
             connections: tokens
                 .into_iter()
-                .map(|t| ConnectionView {
-                    status: if t.revoked.is_some() {
-                        "revoked"
-                    } else {
-                        "live"
-                    },
-                    id: t.id,
-                    name: t.name,
-                    created: t.created,
-                    revoked_at: t.revoked,
+                .map(|t| {
+                    let limits =
+                        self.limits_view(&t.name, policies.get(&t.name).unwrap_or(&default));
+                    ConnectionView {
+                        status: if t.revoked.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        },
+                        id: t.id,
+                        last_activity: activity.get(&t.name).cloned().flatten(),
+                        name: t.name,
+                        created: t.created,
+                        revoked_at: t.revoked,
+                        rate_limit_per_second: limits.rate_limit_per_second,
+                        rate_limit_source: limits.rate_limit_source,
+                        allowed_networks: limits.allowed_networks,
+                    }
                 })
                 .collect(),
         })

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod error;
 pub mod import;
 pub mod input;
+pub mod limits;
 pub mod pools;
 pub mod reports;
 pub mod resources;
@@ -35,6 +36,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// Queue of read requests' sync log entries, written in batches.
     reads: Option<tokio::sync::mpsc::Sender<synclog::Queued>>,
+    /// This replica's rate-limit buckets and connection settings cache.
+    limits: Arc<limits::Limits>,
 }
 
 impl Engine {
@@ -46,6 +49,7 @@ impl Engine {
             registry,
             clock,
             reads,
+            limits: Arc::default(),
         }
     }
 

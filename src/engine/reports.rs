@@ -1,5 +1,5 @@
 //! Reports for admins: seat utilization per product, users by status, conflicts, and sync
-//! activity per day. Tables of rows, so the same data serves JSON and CSV.
+//! activity per day (with requests throttled). Tables of rows, so the same data serves JSON and CSV.
 
 use serde_json::{json, Value};
 
@@ -95,24 +95,45 @@ impl Engine {
                     .collect(),
             },
             "sync" => {
-                let mut rows: Vec<Vec<Value>> = vec![];
+                // Per day: entries by status, and requests refused with 429 (the sync log
+                // holds one `throttled` entry per connection per minute, with a count).
+                let mut days: std::collections::BTreeMap<String, [i64; 5]> = Default::default();
                 for (day, status, n) in tx.sync_per_day(account, &since30).await? {
                     let col = match status.as_str() {
-                        "success" => 1,
-                        "warning" => 2,
-                        "skipped" => 3,
-                        _ => 4,
+                        "success" => 0,
+                        "warning" => 1,
+                        "skipped" => 2,
+                        "throttled" => continue,
+                        _ => 3,
                     };
-                    if rows.last().and_then(|r| r.first()) != Some(&json!(day)) {
-                        rows.push(vec![json!(day), json!(0), json!(0), json!(0), json!(0)]);
-                    }
-                    if let Some(cell) = rows.last_mut().and_then(|r| r.get_mut(col)) {
-                        *cell = json!(n);
+                    if let Some(cell) = days.entry(day).or_default().get_mut(col) {
+                        *cell = n;
                     }
                 }
+                let since_day = since30.get(..10).unwrap_or(&since30);
+                for (day, n) in tx.throttled_per_day(account, since_day).await? {
+                    if let Some(cell) = days.entry(day).or_default().get_mut(4) {
+                        *cell = n;
+                    }
+                }
+                let rows = days
+                    .into_iter()
+                    .map(|(day, counts)| {
+                        std::iter::once(json!(day))
+                            .chain(counts.iter().map(|n| json!(n)))
+                            .collect()
+                    })
+                    .collect();
                 Table {
                     name: "sync",
-                    columns: vec!["day", "success", "warning", "skipped", "failure"],
+                    columns: vec![
+                        "day",
+                        "success",
+                        "warning",
+                        "skipped",
+                        "failure",
+                        "throttled",
+                    ],
                     rows,
                 }
             }

@@ -367,6 +367,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Appends a connection's throttle entry (status `throttled`, the count in its changes)
+    /// in the caller's transaction.
+    pub(crate) async fn log_throttle_in(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        ctx: &Ctx,
+        draft: &Draft,
+        e: &ScimError,
+    ) -> Result<(), ScimError> {
+        let mut r = row(ctx, &self.now(), draft, e.status(), Some(e));
+        r.status = "throttled".into();
+        r.recommended_action = Some(
+            "Nothing to fix: the identity provider retries after Retry-After. If its sync is too slow, raise the connection's rate_limit_per_second (PATCH /admin/v1/connections/NAME).".into(),
+        );
+        tx.insert_sync_log(account, &r).await?;
+        Ok(())
+    }
+
     /// Logs a failed request in a transaction of its own. Never fails the caller.
     pub(crate) async fn log_failure(&self, account: i64, ctx: &Ctx, draft: &Draft, e: &ScimError) {
         let r = row(ctx, &self.now(), draft, e.status(), Some(e));

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod guard;
 pub mod scim;
 
 use actix_web::http::header::{self, HeaderValue};

@@ -101,6 +101,7 @@ async fn route(
     }
 
     let principal = authenticate(req, engine).await?;
+    super::guard::admit(req, engine, &principal).await?;
     let p = &principal;
     let actor = format!("connection:{}", principal.connection);
     super::record_actor(req, &actor);
@@ -156,9 +157,11 @@ async fn authenticate(req: &HttpRequest, engine: &Engine) -> Result<Principal, S
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(auth::bearer)
+        .and_then(auth::scim_token)
         .ok_or_else(|| ScimError::Unauthorized {
-            detail: "send 'Authorization: Bearer <token>' with a token of this account".into(),
+            detail: "send 'Authorization: Bearer <token>' (or the token alone) with a token of \
+                     this account"
+                .into(),
         })?;
     engine.authenticate(token).await
 }

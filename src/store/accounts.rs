@@ -19,6 +19,32 @@ pub struct TokenInfo {
     pub revoked: Option<String>,
 }
 
+/// A live token's owner and its connection's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub account: Account,
+    pub connection: String,
+    pub hash: String,
+    pub settings: ConnectionSettings,
+}
+
+/// A connection's settings as stored: the rate limit (None: the server's default) and the
+/// allowed networks as a JSON array of CIDRs (empty: anywhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    pub rate_limit_per_second: Option<i64>,
+    pub allowed_networks: String,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            rate_limit_per_second: None,
+            allowed_networks: "[]".into(),
+        }
+    }
+}
+
 impl ReadConn {
     pub async fn account_by_slug(&mut self, slug: &str) -> Result<Option<Account>> {
         let mut sql = Sql::new("SELECT id, slug FROM accounts WHERE slug = ");
@@ -50,24 +76,108 @@ impl ReadConn {
             .await
     }
 
-    /// The account and connection name of a live token, by its hash.
-    pub async fn token_by_hash(&mut self, hash: &str) -> Result<Option<(Account, String, String)>> {
+    /// The account, connection name and stored hash of a live token, by its hash, with the
+    /// connection's settings (one statement: it runs on every SCIM request).
+    pub async fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenOwner>> {
         let mut sql = Sql::new(
-            "SELECT a.id, a.slug, t.name, t.hash FROM tokens t JOIN accounts a ON a.id = t.account_id \
+            "SELECT a.id, a.slug, t.name, t.hash, s.rate_limit_per_second, s.allowed_networks \
+             FROM tokens t JOIN accounts a ON a.id = t.account_id \
+             LEFT JOIN connection_settings s ON s.account_id = t.account_id AND s.name = t.name \
              WHERE t.hash = ",
         );
         sql.bind_text(hash).push(" AND t.revoked IS NULL");
         Ok(match self.fetch_optional(&sql).await? {
-            Some(row) => Some((
-                Account {
+            Some(row) => Some(TokenOwner {
+                account: Account {
                     id: row.try_get(0)?,
                     slug: row.try_get(1)?,
                 },
-                row.try_get(2)?,
-                row.try_get(3)?,
-            )),
+                connection: row.try_get(2)?,
+                hash: row.try_get(3)?,
+                settings: ConnectionSettings {
+                    rate_limit_per_second: row.try_get(4)?,
+                    allowed_networks: row
+                        .try_get::<Option<String>, _>(5)?
+                        .unwrap_or_else(|| "[]".into()),
+                },
+            }),
             None => None,
         })
+    }
+
+    /// A connection's settings; the defaults when none were set.
+    pub async fn connection_settings(
+        &mut self,
+        account: i64,
+        name: &str,
+    ) -> Result<ConnectionSettings> {
+        let mut sql = Sql::new(
+            "SELECT rate_limit_per_second, allowed_networks FROM connection_settings \
+             WHERE account_id = ",
+        );
+        sql.bind_int(account).push(" AND name = ").bind_text(name);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => ConnectionSettings {
+                rate_limit_per_second: row.try_get(0)?,
+                allowed_networks: row.try_get(1)?,
+            },
+            None => ConnectionSettings::default(),
+        })
+    }
+
+    /// Every connection of the account with settings, by name.
+    pub async fn list_connection_settings(
+        &mut self,
+        account: i64,
+    ) -> Result<Vec<(String, ConnectionSettings)>> {
+        let mut sql = Sql::new(
+            "SELECT name, rate_limit_per_second, allowed_networks FROM connection_settings \
+             WHERE account_id = ",
+        );
+        sql.bind_int(account).push(" ORDER BY name");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    ConnectionSettings {
+                        rate_limit_per_second: row.try_get(1)?,
+                        allowed_networks: row.try_get(2)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The time of a connection's latest sync-log entry (its actor is `connection:NAME`).
+    pub async fn last_activity(&mut self, account: i64, actor: &str) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT MAX(at) FROM sync_log WHERE account_id = ");
+        sql.bind_int(account).push(" AND actor = ").bind_text(actor);
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        })
+    }
+
+    /// Throttled requests per day since a day (`YYYY-MM-DD`), all connections together.
+    pub async fn throttled_per_day(
+        &mut self,
+        account: i64,
+        since: &str,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut sql = Sql::new(
+            "SELECT day, CAST(SUM(throttled) AS BIGINT) FROM throttle_counts WHERE account_id = ",
+        );
+        sql.bind_int(account)
+            .push(" AND day >= ")
+            .bind_text(since)
+            .push(" GROUP BY day ORDER BY day");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)?)))
+            .collect()
     }
 
     pub async fn list_tokens(&mut self, account: i64) -> Result<Vec<TokenInfo>> {
@@ -122,6 +232,62 @@ impl WriteTx {
             .push(", ")
             .bind_text(now)
             .push(")");
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
+    /// Writes a connection's settings (all of them: the caller merged the change).
+    pub async fn put_connection_settings(
+        &mut self,
+        account: i64,
+        name: &str,
+        settings: &ConnectionSettings,
+        now: &str,
+    ) -> Result<()> {
+        let mut sql = Sql::new(
+            "INSERT INTO connection_settings \
+             (account_id, name, rate_limit_per_second, allowed_networks, updated) VALUES (",
+        );
+        sql.bind_int(account).push(", ").bind_text(name).push(", ");
+        // NULL written as a constant: an untyped bound NULL is text to PostgreSQL.
+        match settings.rate_limit_per_second {
+            Some(n) => sql.bind_int(n),
+            None => sql.push("NULL"),
+        };
+        sql.push(", ")
+            .bind_text(settings.allowed_networks.clone())
+            .push(", ")
+            .bind_text(now)
+            .push(
+                ") ON CONFLICT (account_id, name) DO UPDATE SET \
+                 rate_limit_per_second = excluded.rate_limit_per_second, \
+                 allowed_networks = excluded.allowed_networks, updated = excluded.updated",
+            );
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
+    /// Adds throttled requests to a connection's count for a day (`YYYY-MM-DD`).
+    pub async fn add_throttled(
+        &mut self,
+        account: i64,
+        name: &str,
+        day: &str,
+        n: i64,
+    ) -> Result<()> {
+        let mut sql =
+            Sql::new("INSERT INTO throttle_counts (account_id, name, day, throttled) VALUES (");
+        sql.bind_int(account)
+            .push(", ")
+            .bind_text(name)
+            .push(", ")
+            .bind_text(day)
+            .push(", ")
+            .bind_int(n)
+            .push(
+                ") ON CONFLICT (account_id, day, name) DO UPDATE SET \
+                 throttled = throttle_counts.throttled + excluded.throttled",
+            );
         self.execute(&sql).await?;
         Ok(())
     }

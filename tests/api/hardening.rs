@@ -408,6 +408,9 @@ async fn impatient(backend: Backend) -> Impatient {
         workers: 2,
         statement_timeout_ms: 0,
         body_timeout: Duration::from_secs(1),
+        // Far above any test's pace: only tests/api/ratelimit.rs is throttled.
+        rate_limit_per_second: 1_000_000,
+        trusted_proxies: vec![],
     };
     let engine = startup::engine(&url, Some(&config)).await.unwrap();
     engine.ensure_account("acme").await.unwrap();

@@ -55,6 +55,9 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         workers: 2,
         statement_timeout_ms: 0,
         body_timeout: std::time::Duration::from_secs(roster::config::DEFAULT_BODY_TIMEOUT_SECS),
+        // Far above any test's pace: only tests/api/ratelimit.rs is throttled.
+        rate_limit_per_second: 1_000_000,
+        trusted_proxies: vec![],
     };
     let engine = startup::engine(&url, Some(&config)).await.unwrap();
     engine.ensure_account("acme").await.unwrap();

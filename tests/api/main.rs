@@ -4,11 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod auth;
 mod churn;
 mod hardening;
 mod helpers;
 mod import;
 mod limits;
+mod ratelimit;
 mod replicas;
 mod scim;
 mod seats;

@@ -33,6 +33,9 @@ fn replica(database: &str) -> Replica {
             "127.0.0.1:0",
             "--workers",
             "2",
+            // The churn test's pace is far above the default per-connection limit.
+            "--rate-limit",
+            "100000",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::engine::authz::RevokeAdminTokens;
 use crate::engine::connections::NewConnection;
+use crate::engine::limits::ConnectionPatch;
 use crate::engine::pools::SetLicenses;
 use crate::engine::rules::NewRule;
 use crate::engine::synclog::{EntryView, LogFilter, LogPage};
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/connections", web::get().to(connections))
             .route("/connections", web::post().to(create_connection))
             .route("/connections/{id}", web::delete().to(revoke_connection))
+            .route("/connections/{name}", web::patch().to(patch_connection))
             .route("/users/{id}/suspend", web::post().to(suspend))
             .route("/users/{id}/reactivate", web::post().to(reactivate))
             .route("/users/{id}/transfer", web::post().to(transfer))
@@ -173,6 +175,17 @@ async fn create_connection(
 async fn revoke_connection(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
     Ok(ok(engine
         .revoke_connection(&a.principal, &id, &a.ctx)
+        .await?))
+}
+
+async fn patch_connection(
+    a: Admin,
+    name: web::Path<String>,
+    Body(input): Body<ConnectionPatch>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(ok(engine
+        .patch_connection(&a.principal, &name, &input, &a.ctx)
         .await?))
 }
 
