@@ -37,6 +37,9 @@ pub enum Command {
     /// Manage the SCIM bearer tokens of an account's connections.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage an account's identity-provider connections.
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
     /// Manage license pools.
     #[command(subcommand)]
     Licenses(LicensesCommand),
@@ -218,6 +221,24 @@ pub enum AccountCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Create a connection and print its credentials, and nothing else: with `--auth bearer`
+    /// (the default) the token, as `roster token create` does; with `--auth oauth` one JSON
+    /// object {"client_id": ..., "client_secret": ...} for the OAuth token endpoint.
+    Create {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+        /// The connection's name, e.g. entra-prod.
+        #[arg(long)]
+        name: String,
+        /// bearer (a token) or oauth (client credentials, as Entra's gallery asks).
+        #[arg(long, default_value = "bearer", value_parser = ["bearer", "oauth"])]
+        auth: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a bearer token for a connection and print it (only the token) on stdout.
     Create {
@@ -366,6 +387,27 @@ async fn run_async(
                 eprintln!("created account '{slug}'");
             } else {
                 eprintln!("account '{slug}' already exists");
+            }
+        }
+        Command::Connection(ConnectionCommand::Create {
+            account,
+            name,
+            auth,
+        }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            let ctx = crate::engine::synclog::Ctx::new("cli", "CLI", "connection create", None);
+            let input =
+                crate::engine::input::validated(crate::engine::connections::NewConnection {
+                    name,
+                    auth: Some(auth),
+                })?;
+            match engine.create_connection(&ap, &input, &ctx).await? {
+                crate::engine::connections::Created::Bearer(c) => println!("{}", c.token),
+                crate::engine::connections::Created::OAuth(c) => println!(
+                    "{}",
+                    serde_json::json!({"client_id": c.client_id, "client_secret": c.client_secret})
+                ),
             }
         }
         Command::Token(TokenCommand::Create { account, name }) => {

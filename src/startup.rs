@@ -105,6 +105,7 @@ pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engin
         engine.set_limits(c.rate_limit_per_second, c.trusted_proxies.clone());
     }
     engine.ensure_admin_secret().await?;
+    engine.ensure_access_secret().await?;
     Ok(engine)
 }
 

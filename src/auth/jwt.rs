@@ -72,6 +72,57 @@ pub fn verify(secret: &[u8], token: &str) -> Result<AdminClaims, jsonwebtoken::e
     Ok(decode::<AdminClaims>(token, &DecodingKey::from_secret(secret), &v)?.claims)
 }
 
+/// The audience of the access tokens the OAuth token endpoint issues: the SCIM API.
+pub const SCIM_AUDIENCE: &str = "roster-scim";
+
+/// An OAuth access token (RFC 6749 §4.4): which connection of which account, through which
+/// client secret (revoking that secret ends the token), until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The client id.
+    pub sub: String,
+    pub account_id: i64,
+    pub connection: String,
+    /// The id of the client secret that minted the token.
+    pub sid: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+pub fn issue_access(
+    secret: &[u8],
+    claims: &AccessClaims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+}
+
+/// Checks an access token's signature, issuer, audience, expiry and not-before (no leeway
+/// beyond 30 s of clock skew).
+pub fn verify_access(
+    secret: &[u8],
+    token: &str,
+) -> Result<AccessClaims, jsonwebtoken::errors::Error> {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_issuer(&[ISSUER]);
+    v.set_audience(&[SCIM_AUDIENCE]);
+    v.validate_nbf = true;
+    v.leeway = 30;
+    Ok(decode::<AccessClaims>(token, &DecodingKey::from_secret(secret), &v)?.claims)
+}
+
+/// Whether a bearer credential is a JWT (three base64url parts) rather than an `rst_` token.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3 && token.starts_with("eyJ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

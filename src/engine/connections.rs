@@ -29,16 +29,44 @@ pub struct NewConnection {
         message = "name is the connection's name, e.g. okta-prod (at most 100 characters)"
     ))]
     pub name: String,
+    /// `bearer` (the default: a token, as `roster token create` makes) or `oauth` (a client
+    /// id and secret for the token endpoint).
+    #[validate(custom(
+        function = "auth_kind",
+        code = "invalid_value",
+        message = "auth is bearer or oauth"
+    ))]
+    pub auth: Option<String>,
+}
+
+fn auth_kind(kind: &str) -> Result<(), validator::ValidationError> {
+    match kind {
+        "bearer" | "oauth" => Ok(()),
+        _ => Err(validator::ValidationError::new("invalid_value")),
+    }
 }
 
 impl super::input::Input for NewConnection {
-    const FIELDS: &'static [&'static str] = &["name"];
+    const FIELDS: &'static [&'static str] = &["name", "auth"];
+}
+
+/// What creating a connection answers: a bearer token, or OAuth client credentials.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Created {
+    Bearer(CreatedConnection),
+    OAuth(super::oauth::CreatedClient),
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionView {
+    /// The token's id, or the OAuth secret's.
     pub id: String,
     pub name: String,
+    /// `bearer` (a token) or `oauth` (a client secret of `client_id`).
+    pub auth: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub created: String,
     pub status: &'static str,
     pub revoked_at: Option<String>,
@@ -51,6 +79,17 @@ pub struct ConnectionView {
     /// The time of the connection's latest sync-log entry.
     pub last_activity: Option<String>,
 }
+
+/// One credential of a connection: id, connection name, auth kind, client id, created,
+/// revoked.
+type Credential = (
+    String,
+    String,
+    &'static str,
+    Option<String>,
+    String,
+    Option<String>,
+);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionList {
@@ -133,8 +172,11 @@ impl Engine {
         Ok(self.store.read().await?.list_tokens(account.id).await?)
     }
 
-    /// The principal a bearer token stands for.
+    /// The principal a bearer token (or an OAuth access token) stands for.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ScimError> {
+        if crate::auth::jwt::looks_like_jwt(token) {
+            return self.authenticate_access(token).await;
+        }
         let hash = auth::hash_token(token);
         let found = self.store.read().await?.token_by_hash(&hash).await?;
         match found {
@@ -156,37 +198,50 @@ impl Engine {
 
     pub async fn connections(&self, ap: &AdminPrincipal) -> Result<ConnectionList, EngineError> {
         let tokens = self.list_tokens(&ap.account).await?;
+        let secrets = self.store.read().await?.list_secrets(ap.account_id).await?;
         let policies = self.limits_by_name(ap.account_id).await?;
+        // Every credential of the account, bearer tokens and OAuth secrets alike.
+        let rows: Vec<Credential> = tokens
+            .into_iter()
+            .map(|t| (t.id, t.name, "bearer", None, t.created, t.revoked))
+            .chain(secrets.into_iter().map(|s| {
+                (
+                    s.id,
+                    s.connection,
+                    "oauth",
+                    Some(s.client_id),
+                    s.created,
+                    s.revoked,
+                )
+            }))
+            .collect();
         let mut activity: HashMap<String, Option<String>> = HashMap::new();
         {
             let mut conn = self.store.read().await?;
-            for t in &tokens {
-                if !activity.contains_key(&t.name) {
+            for (_, name, ..) in &rows {
+                if !activity.contains_key(name) {
                     let at = conn
-                        .last_activity(ap.account_id, &format!("connection:{}", t.name))
+                        .last_activity(ap.account_id, &format!("connection:{name}"))
                         .await?;
-                    activity.insert(t.name.clone(), at);
+                    activity.insert(name.clone(), at);
                 }
             }
         }
         let default = Policy::default();
         Ok(ConnectionList {
-            connections: tokens
+            connections: rows
                 .into_iter()
-                .map(|t| {
-                    let limits =
-                        self.limits_view(&t.name, policies.get(&t.name).unwrap_or(&default));
+                .map(|(id, name, auth, client_id, created, revoked)| {
+                    let limits = self.limits_view(&name, policies.get(&name).unwrap_or(&default));
                     ConnectionView {
-                        status: if t.revoked.is_some() {
-                            "revoked"
-                        } else {
-                            "live"
-                        },
-                        id: t.id,
-                        last_activity: activity.get(&t.name).cloned().flatten(),
-                        name: t.name,
-                        created: t.created,
-                        revoked_at: t.revoked,
+                        status: if revoked.is_some() { "revoked" } else { "live" },
+                        id,
+                        auth,
+                        client_id,
+                        last_activity: activity.get(&name).cloned().flatten(),
+                        name,
+                        created,
+                        revoked_at: revoked,
                         rate_limit_per_second: limits.rate_limit_per_second,
                         rate_limit_source: limits.rate_limit_source,
                         allowed_networks: limits.allowed_networks,
@@ -203,9 +258,14 @@ impl Engine {
         ap: &AdminPrincipal,
         input: &NewConnection,
         ctx: &Ctx,
-    ) -> Result<CreatedConnection, EngineError> {
+    ) -> Result<Created, EngineError> {
         require_write(ap)?;
         let name = input.name.trim().to_string();
+        if input.auth.as_deref() == Some("oauth") {
+            return Ok(Created::OAuth(
+                self.create_oauth_connection(ap, &name, ctx).await?,
+            ));
+        }
         let mut tx = self.store.write().await?;
         let token = self.insert_token(&mut tx, ap.account_id, &name).await?;
         let change = Change {
@@ -215,11 +275,11 @@ impl Engine {
         };
         self.log_connection(&mut tx, ap, ctx, &name, change).await?;
         tx.commit().await?;
-        Ok(CreatedConnection {
+        Ok(Created::Bearer(CreatedConnection {
             name,
             token,
             note: "shown once: store it in the identity provider now",
-        })
+        }))
     }
 
     /// Revokes a connection's live tokens, by connection name or token id; the revocation and
@@ -232,11 +292,22 @@ impl Engine {
     ) -> Result<Revoked, EngineError> {
         require_write(ap)?;
         let mut tx = self.store.write().await?;
-        let n = self
-            .revoke_tokens(&mut tx, ap.account_id, &ap.account, id_or_name)
+        // A connection's OAuth secrets go with it: its access tokens fail at once.
+        let secrets = tx
+            .revoke_secrets(ap.account_id, id_or_name, None, &self.now())
             .await?;
+        let tokens = tx
+            .revoke_tokens(ap.account_id, id_or_name, &self.now())
+            .await?;
+        let n = tokens + secrets;
+        if n == 0 {
+            return Err(EngineError::not_found(format!(
+                "no live token or secret of '{id_or_name}' in account '{}'",
+                ap.account
+            )));
+        }
         let change = Change {
-            attribute: "revoked tokens".into(),
+            attribute: "revoked tokens and secrets".into(),
             old: None,
             new: Some(serde_json::Value::from(n)),
         };
@@ -247,7 +318,7 @@ impl Engine {
     }
 
     /// The sync-log entry of an admin action on a connection, in its transaction.
-    async fn log_connection(
+    pub(super) async fn log_connection(
         &self,
         tx: &mut WriteTx,
         ap: &AdminPrincipal,

@@ -183,10 +183,27 @@ pub struct ConnectionPatch {
     /// CIDRs requests may come from; empty: anywhere.
     #[validate(length(max = 100, message = "allowed_networks holds at most 100 networks"))]
     pub allowed_networks: Option<Vec<String>>,
+    /// Seconds an OAuth access token of the connection lives, 300 to 21600; `null` goes back
+    /// to one hour.
+    #[serde(default, deserialize_with = "present_i64")]
+    #[validate(range(
+        min = 300,
+        max = 21600,
+        message = "token_ttl_seconds is a whole number of seconds from 300 to 21600, or null for 3600"
+    ))]
+    pub token_ttl_seconds: Option<Option<i64>>,
 }
 
 impl super::input::Input for ConnectionPatch {
-    const FIELDS: &'static [&'static str] = &["rate_limit_per_second", "allowed_networks"];
+    const FIELDS: &'static [&'static str] = &[
+        "rate_limit_per_second",
+        "allowed_networks",
+        "token_ttl_seconds",
+    ];
+}
+
+fn present_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// A field sent as `null` is `Some(None)`; one not sent stays `None` (serde's default).
@@ -416,11 +433,13 @@ impl Engine {
             }
         };
         let mut tx = self.store.write().await?;
-        if !tx
-            .list_tokens(ap.account_id)
-            .await?
-            .iter()
-            .any(|t| t.name == name)
+        let oauth = tx.client_id_of(ap.account_id, name).await?.is_some();
+        if !oauth
+            && !tx
+                .list_tokens(ap.account_id)
+                .await?
+                .iter()
+                .any(|t| t.name == name)
         {
             return Err(EngineError::not_found(format!(
                 "no connection '{name}' in account '{}'",
@@ -454,6 +473,17 @@ impl Engine {
         }
         tx.put_connection_settings(ap.account_id, name, &new, &self.now())
             .await?;
+        if let Some(ttl) = input.token_ttl_seconds {
+            tx.set_token_ttl(ap.account_id, name, ttl, &self.now())
+                .await?;
+            changes.push(Change {
+                attribute: "token_ttl_seconds".into(),
+                old: None,
+                new: Some(serde_json::Value::from(
+                    ttl.unwrap_or(super::oauth::DEFAULT_TOKEN_TTL),
+                )),
+            });
+        }
         let mut draft = Draft::new(None, "update", Some(name));
         draft.resource_type = Some("Connection");
         draft.changes = changes;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod import;
 pub mod input;
 pub mod limits;
+pub mod oauth;
 pub mod pools;
 pub mod reports;
 pub mod resources;

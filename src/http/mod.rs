@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod body;
 pub mod guard;
+pub mod oauth;
 pub mod scim;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -31,6 +32,7 @@ pub fn record_actor(req: &HttpRequest, actor: &str) {
 /// Routes of the whole server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(admin::configure)
+        .configure(oauth::configure)
         .route("/healthz", web::get().to(healthz))
         .route("/scim/v2", web::route().to(scim::dispatch))
         .route("/scim/v2/{tail:.*}", web::route().to(scim::dispatch))

@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod error;
 pub mod filter;
 pub mod lookups;
+pub mod oauth;
 pub mod pools;
 pub mod resources;
 pub mod rules;

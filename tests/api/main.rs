@@ -10,6 +10,7 @@ mod hardening;
 mod helpers;
 mod import;
 mod limits;
+mod oauth;
 mod ratelimit;
 mod replicas;
 mod scim;

@@ -45,6 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/connections", web::get().to(connections))
             .route("/connections", web::post().to(create_connection))
             .route("/connections/{id}", web::delete().to(revoke_connection))
+            .route("/connections/{name}/secrets", web::post().to(add_secret))
+            .route(
+                "/connections/{name}/secrets/{id}",
+                web::delete().to(revoke_secret),
+            )
             .route("/connections/{name}", web::patch().to(patch_connection))
             .route("/users/{id}/suspend", web::post().to(suspend))
             .route("/users/{id}/reactivate", web::post().to(reactivate))
@@ -154,6 +159,25 @@ async fn revoke_admin_tokens(
     Ok(ok(
         serde_json::json!({"revoked": if input.all { "all" } else { "one" }}),
     ))
+}
+
+async fn add_secret(a: Admin, name: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(created(
+        engine
+            .add_client_secret(&a.principal, &name, &a.ctx)
+            .await?,
+    ))
+}
+
+async fn revoke_secret(
+    a: Admin,
+    path: web::Path<(String, String)>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let (name, id) = path.into_inner();
+    Ok(ok(engine
+        .revoke_client_secret(&a.principal, &name, &id, &a.ctx)
+        .await?))
 }
 
 async fn connections(a: Admin, engine: web::Data<Engine>) -> Reply {

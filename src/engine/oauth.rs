@@ -1,0 +1,365 @@
+//! OAuth 2.0 client credentials (RFC 6749 §4.4) for connections whose identity provider asks
+//! for them (Microsoft Entra's gallery): a connection gets a client id and secrets (shown
+//! once, stored hashed; two can be live so that rotation needs no downtime); the token
+//! endpoint trades them for an access token, a JWT Roster signs that names the connection
+//! and the secret that minted it. Every SCIM request with one checks, in the same read as a
+//! bearer token's lookup, that the secret is still live: revoking it (or the connection) ends
+//! its tokens at once, on every replica.
+
+use serde::Serialize;
+
+use crate::auth::jwt::AdminPrincipal;
+use crate::auth::jwt::{self, AccessClaims};
+use crate::auth::{self, Principal};
+use crate::scim::ScimError;
+
+use super::authz::require_write;
+use super::error::{EngineError, ErrorCode};
+use super::synclog::{Change, Ctx};
+use super::Engine;
+
+/// The signing secret of access tokens, kept in the database so every replica verifies what
+/// any replica issued.
+const ACCESS_SECRET: &str = "oauth_access_hs256";
+/// How long an access token lives unless the connection says otherwise: one hour.
+pub const DEFAULT_TOKEN_TTL: i64 = 3600;
+/// The range a connection may choose: 5 minutes to 6 hours.
+pub const MIN_TOKEN_TTL: i64 = 300;
+pub const MAX_TOKEN_TTL: i64 = 6 * 3600;
+
+/// A new OAuth connection's credentials: in this answer only.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedClient {
+    pub name: String,
+    pub auth: &'static str,
+    pub client_id: String,
+    pub client_secret: String,
+    pub secret_id: String,
+    pub note: &'static str,
+}
+
+/// A further secret of a connection: in this answer only.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedSecret {
+    pub secret_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedSecret {
+    pub revoked: String,
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// Why the token endpoint refused (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantError {
+    /// 401: unknown client, wrong or revoked secret.
+    InvalidClient(String),
+    /// 400: a parameter missing or repeated, or credentials sent twice.
+    InvalidRequest(String),
+    /// 400: a grant other than client_credentials.
+    UnsupportedGrantType(String),
+    /// 500: the cause is logged, never shown.
+    Internal(String),
+}
+
+impl From<EngineError> for GrantError {
+    fn from(e: EngineError) -> Self {
+        GrantError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for GrantError {
+    fn from(e: crate::store::StoreError) -> Self {
+        GrantError::Internal(e.to_string())
+    }
+}
+
+fn new_client_id() -> String {
+    format!("rcl_{}", auth::new_token_id())
+}
+
+impl Engine {
+    /// Makes the access-token signing secret unless it exists (startup calls it).
+    pub async fn ensure_access_secret(&self) -> Result<Vec<u8>, EngineError> {
+        let mut tx = self.store.write().await?;
+        let secret = tx.ensure_secret(ACCESS_SECRET, &auth::new_token()).await?;
+        tx.commit().await?;
+        Ok(secret.into_bytes())
+    }
+
+    async fn access_secret(&self) -> Result<Vec<u8>, EngineError> {
+        match self.store.read().await?.secret(ACCESS_SECRET).await? {
+            Some(secret) => Ok(secret.into_bytes()),
+            None => self.ensure_access_secret().await,
+        }
+    }
+
+    /// A new connection that authenticates with client credentials.
+    pub async fn create_oauth_connection(
+        &self,
+        ap: &AdminPrincipal,
+        name: &str,
+        ctx: &Ctx,
+    ) -> Result<CreatedClient, EngineError> {
+        require_write(ap)?;
+        let mut tx = self.store.write().await?;
+        if tx.client_id_of(ap.account_id, name).await?.is_some()
+            || tx
+                .list_tokens(ap.account_id)
+                .await?
+                .iter()
+                .any(|t| t.name == name && t.revoked.is_none())
+        {
+            return Err(EngineError::invalid(
+                ErrorCode::Uniqueness,
+                "name",
+                format!("a connection '{name}' exists: add a secret to it, or choose another name"),
+            ));
+        }
+        let client_id = new_client_id();
+        let (secret_id, client_secret) = (auth::new_token_id(), auth::new_token());
+        tx.insert_secret(
+            ap.account_id,
+            name,
+            &client_id,
+            &secret_id,
+            &auth::hash_token(&client_secret),
+            &self.now(),
+        )
+        .await?;
+        self.log_secret_change(&mut tx, ap, ctx, name, "oauth client", &secret_id)
+            .await?;
+        tx.commit().await?;
+        Ok(CreatedClient {
+            name: name.to_string(),
+            auth: "oauth",
+            client_id,
+            client_secret,
+            secret_id,
+            note: "shown once: store the client secret in the identity provider now",
+        })
+    }
+
+    /// A further live secret of an OAuth connection, for rotation.
+    pub async fn add_client_secret(
+        &self,
+        ap: &AdminPrincipal,
+        name: &str,
+        ctx: &Ctx,
+    ) -> Result<CreatedSecret, EngineError> {
+        require_write(ap)?;
+        let mut tx = self.store.write().await?;
+        let client_id = tx.client_id_of(ap.account_id, name).await?.ok_or_else(|| {
+            EngineError::not_found(format!("no OAuth connection '{name}' in this account"))
+        })?;
+        let (secret_id, client_secret) = (auth::new_token_id(), auth::new_token());
+        tx.insert_secret(
+            ap.account_id,
+            name,
+            &client_id,
+            &secret_id,
+            &auth::hash_token(&client_secret),
+            &self.now(),
+        )
+        .await?;
+        self.log_secret_change(&mut tx, ap, ctx, name, "client secret", &secret_id)
+            .await?;
+        tx.commit().await?;
+        Ok(CreatedSecret {
+            secret_id,
+            client_id,
+            client_secret,
+        })
+    }
+
+    /// Revokes one secret of a connection: the access tokens it minted stop working at once.
+    pub async fn revoke_client_secret(
+        &self,
+        ap: &AdminPrincipal,
+        name: &str,
+        id: &str,
+        ctx: &Ctx,
+    ) -> Result<RevokedSecret, EngineError> {
+        require_write(ap)?;
+        let mut tx = self.store.write().await?;
+        if tx
+            .revoke_secrets(ap.account_id, name, Some(id), &self.now())
+            .await?
+            == 0
+        {
+            return Err(EngineError::not_found(format!(
+                "no live secret {id} of connection '{name}'"
+            )));
+        }
+        let change = Change {
+            attribute: "revoked client secret".into(),
+            old: Some(serde_json::Value::String(id.to_string())),
+            new: None,
+        };
+        self.log_connection(&mut tx, ap, ctx, name, change).await?;
+        tx.commit().await?;
+        Ok(RevokedSecret {
+            revoked: id.to_string(),
+        })
+    }
+
+    async fn log_secret_change(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        ap: &AdminPrincipal,
+        ctx: &Ctx,
+        name: &str,
+        what: &str,
+        secret_id: &str,
+    ) -> Result<(), EngineError> {
+        let change = Change {
+            attribute: what.into(),
+            old: None,
+            new: Some(serde_json::json!({"secret_id": secret_id, "secret": "[redacted]"})),
+        };
+        self.log_connection(tx, ap, ctx, name, change).await
+    }
+
+    /// The token endpoint: client credentials for an access token.
+    pub async fn grant(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<AccessToken, GrantError> {
+        let refused = || {
+            GrantError::InvalidClient(
+                "the client id or secret is wrong, or the secret was revoked".into(),
+            )
+        };
+        let presented = auth::hash_token(client_secret);
+        let secrets = self.store.read().await?.client_secrets(client_id).await?;
+        let secret = secrets
+            .into_iter()
+            .find(|s| auth::hashes_match(&presented, &s.hash))
+            .ok_or_else(refused)?;
+        let owner = self
+            .store
+            .read()
+            .await?
+            .secret_owner(secret.account_id, &secret.id)
+            .await?
+            .ok_or_else(refused)?;
+        let ttl = owner.token_ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
+        let now = self.clock.now().timestamp();
+        let access_token = self
+            .sign_access(
+                client_id,
+                &owner.account.slug,
+                owner.account.id,
+                &owner.connection,
+                &secret.id,
+                now,
+                ttl,
+            )
+            .await?;
+        Ok(AccessToken {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_access(
+        &self,
+        client_id: &str,
+        _slug: &str,
+        account_id: i64,
+        connection: &str,
+        secret_id: &str,
+        issued_at: i64,
+        ttl: i64,
+    ) -> Result<String, EngineError> {
+        let claims = AccessClaims {
+            sub: client_id.to_string(),
+            account_id,
+            connection: connection.to_string(),
+            sid: secret_id.to_string(),
+            iss: jwt::ISSUER.into(),
+            aud: jwt::SCIM_AUDIENCE.into(),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: issued_at + ttl,
+            jti: auth::new_token_id(),
+        };
+        let secret = self.access_secret().await?;
+        jwt::issue_access(&secret, &claims).map_err(EngineError::internal)
+    }
+
+    /// An access token issued at a given moment (tests of expiry; the token endpoint always
+    /// issues at now).
+    pub async fn issue_access_token_at(
+        &self,
+        slug: &str,
+        connection: &str,
+        secret_id: &str,
+        issued_at: i64,
+        ttl_seconds: i64,
+    ) -> Result<String, EngineError> {
+        let account = self.account(slug).await?;
+        let client_id = self
+            .store
+            .read()
+            .await?
+            .client_id_of(account.id, connection)
+            .await?
+            .ok_or_else(|| EngineError::not_found(format!("no OAuth connection '{connection}'")))?;
+        self.sign_access(
+            &client_id,
+            slug,
+            account.id,
+            connection,
+            secret_id,
+            issued_at,
+            ttl_seconds,
+        )
+        .await
+    }
+
+    /// The principal an access token stands for: signature, issuer, audience and time
+    /// checked, then its secret looked up live (one read, which also brings the connection's
+    /// settings).
+    pub(crate) async fn authenticate_access(&self, token: &str) -> Result<Principal, ScimError> {
+        let unauthorized = || ScimError::Unauthorized {
+            detail:
+                "the access token is invalid, expired or revoked: get a new one from /oauth/token"
+                    .into(),
+        };
+        let secret = self
+            .access_secret()
+            .await
+            .map_err(|e| ScimError::internal(e.to_string()))?;
+        let claims = jwt::verify_access(&secret, token).map_err(|_| unauthorized())?;
+        let owner = self
+            .store
+            .read()
+            .await?
+            .secret_owner(claims.account_id, &claims.sid)
+            .await?
+            .ok_or_else(unauthorized)?;
+        if owner.connection != claims.connection {
+            return Err(unauthorized());
+        }
+        self.remember_settings(owner.account.id, &owner.connection, &owner.settings)?;
+        Ok(Principal {
+            account_id: owner.account.id,
+            account: owner.account.slug,
+            connection: owner.connection,
+        })
+    }
+}
