@@ -358,6 +358,58 @@ async fn no_token_secret_or_password_reaches_the_log() {
         !api_tokens.is_empty(),
         "the admin API answers with its token: {made}"
     );
+    // OAuth: a client secret, the token endpoint with it (Basic and in the body, and a
+    // wrong one), and the access token it gives, used on the SCIM API.
+    let resp = client
+        .post(format!("{origin}/admin/v1/connections"))
+        .bearer_auth(&admin_token)
+        .json(&json!({"name": "entra-oauth", "auth": "oauth"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let oauth: Value = resp.json().await.unwrap();
+    let client_id = oauth["client_id"].as_str().unwrap().to_string();
+    let client_secret = oauth["client_secret"].as_str().unwrap().to_string();
+    let resp = client
+        .post(format!("{origin}/oauth/token"))
+        .basic_auth(&client_id, Some(&client_secret))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let access_token = resp.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for body in [
+        format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={client_secret}"
+        ),
+        format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={client_secret}x"
+        ),
+    ] {
+        let resp = client
+            .post(format!("{origin}/oauth/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().as_u16() < 500);
+    }
+    assert_eq!(
+        status(
+            get("Users", &format!("Bearer {access_token}"))
+                .await
+                .unwrap()
+        ),
+        200
+    );
+
     // A user with a password, which Roster drops (and never logs).
     let mut with_password = user("pw.user@example.com");
     with_password["password"] = json!(password);
@@ -419,6 +471,8 @@ async fn no_token_secret_or_password_reaches_the_log() {
         ("a bad token", bad_token.to_string()),
         ("the password", password.to_string()),
         ("a Basic credential", basic["Basic ".len()..].to_string()),
+        ("an OAuth client secret", client_secret),
+        ("an OAuth access token", access_token),
     ];
     for t in api_tokens {
         secrets.push(("a token made by the admin API", t));
