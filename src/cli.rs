@@ -401,9 +401,13 @@ async fn run_async(
                 crate::engine::input::validated(crate::engine::connections::NewConnection {
                     name,
                     auth: Some(auth),
+                    issuer: None,
+                    audience: None,
+                    jwks_url: None,
                 })?;
             match engine.create_connection(&ap, &input, &ctx).await? {
                 crate::engine::connections::Created::Bearer(c) => println!("{}", c.token),
+                crate::engine::connections::Created::Jwt(c) => println!("{}", c.name),
                 crate::engine::connections::Created::OAuth(c) => println!(
                     "{}",
                     serde_json::json!({"client_id": c.client_id, "client_secret": c.client_secret})

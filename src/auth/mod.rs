@@ -1,6 +1,7 @@
 //! Bearer tokens: made random, shown once, stored only as a SHA-256 hash, and compared in
 //! constant time. The token alone decides the account.
 
+pub mod jwks;
 pub mod jwt;
 
 use rand::RngCore;

@@ -37,17 +37,49 @@ pub struct NewConnection {
         message = "auth is bearer or oauth"
     ))]
     pub auth: Option<String>,
+    /// With `auth: jwt`: the issuer (`iss`) the identity provider's tokens carry.
+    #[validate(length(
+        min = 1,
+        max = 1024,
+        message = "issuer is the iss of the identity provider's tokens"
+    ))]
+    pub issuer: Option<String>,
+    /// With `auth: jwt`: the audience (`aud`) they must name.
+    #[validate(length(
+        min = 1,
+        max = 1024,
+        message = "audience is the aud the tokens must name"
+    ))]
+    pub audience: Option<String>,
+    /// With `auth: jwt`: where the identity provider publishes its keys (a JWKS document).
+    #[validate(custom(
+        function = "web_url",
+        code = "invalid_value",
+        message = "jwks_url is an http:// or https:// URL"
+    ))]
+    pub jwks_url: Option<String>,
+}
+
+fn web_url(url: &str) -> Result<(), validator::ValidationError> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("invalid_value"))
+    }
 }
 
 fn auth_kind(kind: &str) -> Result<(), validator::ValidationError> {
     match kind {
-        "bearer" | "oauth" => Ok(()),
+        "bearer" | "oauth" | "jwt" => Ok(()),
         _ => Err(validator::ValidationError::new("invalid_value")),
     }
 }
 
 impl super::input::Input for NewConnection {
-    const FIELDS: &'static [&'static str] = &["name", "auth"];
+    const FIELDS: &'static [&'static str] = &["name", "auth", "issuer", "audience", "jwks_url"];
 }
 
 /// What creating a connection answers: a bearer token, or OAuth client credentials.
@@ -56,6 +88,7 @@ impl super::input::Input for NewConnection {
 pub enum Created {
     Bearer(CreatedConnection),
     OAuth(super::oauth::CreatedClient),
+    Jwt(super::oauth::CreatedTrust),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,6 +232,12 @@ impl Engine {
     pub async fn connections(&self, ap: &AdminPrincipal) -> Result<ConnectionList, EngineError> {
         let tokens = self.list_tokens(&ap.account).await?;
         let secrets = self.store.read().await?.list_secrets(ap.account_id).await?;
+        let trusts = self
+            .store
+            .read()
+            .await?
+            .jwt_connections(ap.account_id)
+            .await?;
         let policies = self.limits_by_name(ap.account_id).await?;
         // Every credential of the account, bearer tokens and OAuth secrets alike.
         let rows: Vec<Credential> = tokens
@@ -214,6 +253,11 @@ impl Engine {
                     s.revoked,
                 )
             }))
+            .chain(
+                trusts
+                    .into_iter()
+                    .map(|(name, since)| (name.clone(), name, "jwt", None, since, None)),
+            )
             .collect();
         let mut activity: HashMap<String, Option<String>> = HashMap::new();
         {
@@ -261,10 +305,28 @@ impl Engine {
     ) -> Result<Created, EngineError> {
         require_write(ap)?;
         let name = input.name.trim().to_string();
-        if input.auth.as_deref() == Some("oauth") {
-            return Ok(Created::OAuth(
-                self.create_oauth_connection(ap, &name, ctx).await?,
-            ));
+        match input.auth.as_deref() {
+            Some("oauth") => {
+                return Ok(Created::OAuth(
+                    self.create_oauth_connection(ap, &name, ctx).await?,
+                ))
+            }
+            Some("jwt") => {
+                let (Some(issuer), Some(audience), Some(jwks_url)) =
+                    (&input.issuer, &input.audience, &input.jwks_url)
+                else {
+                    return Err(EngineError::invalid(
+                        super::error::ErrorCode::InvalidValue,
+                        "issuer",
+                        "a jwt connection names issuer, audience and jwks_url",
+                    ));
+                };
+                return Ok(Created::Jwt(
+                    self.create_jwt_connection(ap, &name, issuer, audience, jwks_url, ctx)
+                        .await?,
+                ));
+            }
+            _ => {}
         }
         let mut tx = self.store.write().await?;
         let token = self.insert_token(&mut tx, ap.account_id, &name).await?;
@@ -299,7 +361,10 @@ impl Engine {
         let tokens = tx
             .revoke_tokens(ap.account_id, id_or_name, &self.now())
             .await?;
-        let n = tokens + secrets;
+        let trust = tx
+            .end_jwt_trust(ap.account_id, id_or_name, &self.now())
+            .await?;
+        let n = tokens + secrets + trust;
         if n == 0 {
             return Err(EngineError::not_found(format!(
                 "no live token or secret of '{id_or_name}' in account '{}'",

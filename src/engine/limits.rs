@@ -433,7 +433,8 @@ impl Engine {
             }
         };
         let mut tx = self.store.write().await?;
-        let oauth = tx.client_id_of(ap.account_id, name).await?.is_some();
+        let oauth = tx.client_id_of(ap.account_id, name).await?.is_some()
+            || tx.trusts_jwts(ap.account_id, name).await?;
         if !oauth
             && !tx
                 .list_tokens(ap.account_id)

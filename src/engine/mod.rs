@@ -39,6 +39,8 @@ pub struct Engine {
     reads: Option<tokio::sync::mpsc::Sender<synclog::Queued>>,
     /// This replica's rate-limit buckets and connection settings cache.
     limits: Arc<limits::Limits>,
+    /// Identity providers' signing keys, for connections that trust their JWTs.
+    jwks: Arc<crate::auth::jwks::KeyCache>,
 }
 
 impl Engine {
@@ -51,6 +53,7 @@ impl Engine {
             clock,
             reads,
             limits: Arc::default(),
+            jwks: Arc::default(),
         }
     }
 

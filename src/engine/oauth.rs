@@ -340,6 +340,12 @@ impl Engine {
                 "the access token is invalid, expired or revoked: get a new one from /oauth/token"
                     .into(),
         };
+        match crate::auth::jwks::claimed_issuer(token) {
+            Some(iss) if iss != jwt::ISSUER => {
+                return self.authenticate_external(&iss, token).await
+            }
+            _ => {}
+        }
         let secret = self
             .access_secret()
             .await
@@ -362,4 +368,93 @@ impl Engine {
             connection: owner.connection,
         })
     }
+
+    /// A JWT an identity provider signed: the connections that trust its issuer are tried,
+    /// each with its audience and its provider's keys.
+    async fn authenticate_external(
+        &self,
+        issuer: &str,
+        token: &str,
+    ) -> Result<Principal, ScimError> {
+        let trusts = self.store.read().await?.jwt_trusts(issuer).await?;
+        for trust in trusts {
+            match self
+                .jwks
+                .verify(&trust.jwks_url, token, issuer, &trust.audience)
+                .await
+            {
+                Ok(_) => {
+                    self.remember_settings(trust.account.id, &trust.connection, &trust.settings)?;
+                    return Ok(Principal {
+                        account_id: trust.account.id,
+                        account: trust.account.slug,
+                        connection: trust.connection,
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(connection = %trust.connection, reason = %e, "an identity provider's JWT was refused");
+                }
+            }
+        }
+        Err(ScimError::Unauthorized {
+            detail: "the token is not one Roster issued nor one a connection of this server trusts (issuer, audience, signature, expiry)".into(),
+        })
+    }
+
+    /// A connection that trusts the JWTs its identity provider signs.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_jwt_connection(
+        &self,
+        ap: &AdminPrincipal,
+        name: &str,
+        issuer: &str,
+        audience: &str,
+        jwks_url: &str,
+        ctx: &Ctx,
+    ) -> Result<CreatedTrust, EngineError> {
+        require_write(ap)?;
+        let mut tx = self.store.write().await?;
+        if tx.client_id_of(ap.account_id, name).await?.is_some()
+            || tx.trusts_jwts(ap.account_id, name).await?
+            || tx
+                .list_tokens(ap.account_id)
+                .await?
+                .iter()
+                .any(|t| t.name == name && t.revoked.is_none())
+        {
+            return Err(EngineError::invalid(
+                ErrorCode::Uniqueness,
+                "name",
+                format!("a connection '{name}' exists: choose another name"),
+            ));
+        }
+        tx.put_jwt_trust(ap.account_id, name, issuer, audience, jwks_url, &self.now())
+            .await?;
+        let change = Change {
+            attribute: "trusted issuer".into(),
+            old: None,
+            new: Some(
+                serde_json::json!({"issuer": issuer, "audience": audience, "jwks_url": jwks_url}),
+            ),
+        };
+        self.log_connection(&mut tx, ap, ctx, name, change).await?;
+        tx.commit().await?;
+        Ok(CreatedTrust {
+            name: name.to_string(),
+            auth: "jwt",
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            jwks_url: jwks_url.to_string(),
+        })
+    }
+}
+
+/// A new connection that trusts its identity provider's JWTs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedTrust {
+    pub name: String,
+    pub auth: &'static str,
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
 }

@@ -203,3 +203,120 @@ impl WriteTx {
         Ok(())
     }
 }
+
+/// A connection that trusts JWTs its identity provider signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtTrust {
+    pub account: Account,
+    pub connection: String,
+    pub audience: String,
+    pub jwks_url: String,
+    pub settings: ConnectionSettings,
+}
+
+impl ReadConn {
+    /// The connections that trust tokens of this issuer.
+    pub async fn jwt_trusts(&mut self, issuer: &str) -> Result<Vec<JwtTrust>> {
+        let mut sql = Sql::new(
+            "SELECT a.id, a.slug, s.name, s.jwt_audience, s.jwks_url, s.rate_limit_per_second, \
+             s.allowed_networks FROM connection_settings s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.jwt_issuer = ",
+        );
+        sql.bind_text(issuer)
+            .push(" AND s.jwt_audience IS NOT NULL AND s.jwks_url IS NOT NULL");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(JwtTrust {
+                    account: Account {
+                        id: r.try_get(0)?,
+                        slug: r.try_get(1)?,
+                    },
+                    connection: r.try_get(2)?,
+                    audience: r.try_get(3)?,
+                    jwks_url: r.try_get(4)?,
+                    settings: ConnectionSettings {
+                        rate_limit_per_second: r.try_get(5)?,
+                        allowed_networks: r.try_get(6)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The account's connections that trust JWTs: name and since when.
+    pub async fn jwt_connections(&mut self, account: i64) -> Result<Vec<(String, String)>> {
+        let mut sql = Sql::new("SELECT name, updated FROM connection_settings WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND jwt_issuer IS NOT NULL ORDER BY name");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Whether a connection trusts its identity provider's JWTs.
+    pub async fn trusts_jwts(&mut self, account: i64, connection: &str) -> Result<bool> {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM connection_settings WHERE account_id = ");
+        sql.bind_int(account)
+            .push(" AND name = ")
+            .bind_text(connection)
+            .push(" AND jwt_issuer IS NOT NULL");
+        Ok(self.fetch_count(&sql).await? > 0)
+    }
+}
+
+impl WriteTx {
+    /// Ends a connection's trust in its identity provider's JWTs; returns whether it had one.
+    pub async fn end_jwt_trust(
+        &mut self,
+        account: i64,
+        connection: &str,
+        now: &str,
+    ) -> Result<u64> {
+        let mut sql = Sql::new(
+            "UPDATE connection_settings SET jwt_issuer = NULL, jwt_audience = NULL, jwks_url = NULL, updated = ",
+        );
+        sql.bind_text(now)
+            .push(" WHERE account_id = ")
+            .bind_int(account)
+            .push(" AND name = ")
+            .bind_text(connection)
+            .push(" AND jwt_issuer IS NOT NULL");
+        self.execute(&sql).await
+    }
+
+    /// Makes a connection trust JWTs of an issuer for an audience, with keys from a URL.
+    pub async fn put_jwt_trust(
+        &mut self,
+        account: i64,
+        connection: &str,
+        issuer: &str,
+        audience: &str,
+        jwks_url: &str,
+        now: &str,
+    ) -> Result<()> {
+        let mut sql = Sql::new(
+            "INSERT INTO connection_settings (account_id, name, jwt_issuer, jwt_audience, jwks_url, updated) VALUES (",
+        );
+        sql.bind_int(account)
+            .push(", ")
+            .bind_text(connection)
+            .push(", ")
+            .bind_text(issuer)
+            .push(", ")
+            .bind_text(audience)
+            .push(", ")
+            .bind_text(jwks_url)
+            .push(", ")
+            .bind_text(now)
+            .push(
+                ") ON CONFLICT (account_id, name) DO UPDATE SET jwt_issuer = excluded.jwt_issuer, \
+                 jwt_audience = excluded.jwt_audience, jwks_url = excluded.jwks_url, updated = excluded.updated",
+            );
+        self.execute(&sql).await?;
+        Ok(())
+    }
+}

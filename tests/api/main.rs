@@ -9,6 +9,7 @@ mod churn;
 mod hardening;
 mod helpers;
 mod import;
+mod jwks;
 mod limits;
 mod oauth;
 mod ratelimit;
