@@ -113,13 +113,7 @@ impl Engine {
     ) -> Result<CreatedClient, EngineError> {
         require_write(ap)?;
         let mut tx = self.store.write().await?;
-        if tx.client_id_of(ap.account_id, name).await?.is_some()
-            || tx
-                .list_tokens(ap.account_id)
-                .await?
-                .iter()
-                .any(|t| t.name == name && t.revoked.is_none())
-        {
+        if self.name_taken(&mut tx, ap.account_id, name).await? {
             return Err(EngineError::invalid(
                 ErrorCode::Uniqueness,
                 "name",
@@ -127,16 +121,9 @@ impl Engine {
             ));
         }
         let client_id = new_client_id();
-        let (secret_id, client_secret) = (auth::new_token_id(), auth::new_token());
-        tx.insert_secret(
-            ap.account_id,
-            name,
-            &client_id,
-            &secret_id,
-            &auth::hash_token(&client_secret),
-            &self.now(),
-        )
-        .await?;
+        let (secret_id, client_secret) = self
+            .new_secret(&mut tx, ap.account_id, name, &client_id)
+            .await?;
         self.log_secret_change(&mut tx, ap, ctx, name, "oauth client", &secret_id)
             .await?;
         tx.commit().await?;
@@ -148,6 +135,43 @@ impl Engine {
             secret_id,
             note: "shown once: store the client secret in the identity provider now",
         })
+    }
+
+    /// Whether a live connection of the account has this name (bearer, OAuth or JWT).
+    async fn name_taken(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        account: i64,
+        name: &str,
+    ) -> Result<bool, EngineError> {
+        Ok(tx.client_id_of(account, name).await?.is_some()
+            || tx.trusts_jwts(account, name).await?
+            || tx
+                .list_tokens(account)
+                .await?
+                .iter()
+                .any(|t| t.name == name && t.revoked.is_none()))
+    }
+
+    /// A new secret of a client id, stored hashed: its id and its value (shown once).
+    async fn new_secret(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        account: i64,
+        name: &str,
+        client_id: &str,
+    ) -> Result<(String, String), EngineError> {
+        let (secret_id, client_secret) = (auth::new_token_id(), auth::new_token());
+        tx.insert_secret(
+            account,
+            name,
+            client_id,
+            &secret_id,
+            &auth::hash_token(&client_secret),
+            &self.now(),
+        )
+        .await?;
+        Ok((secret_id, client_secret))
     }
 
     /// A further live secret of an OAuth connection, for rotation.
@@ -162,16 +186,9 @@ impl Engine {
         let client_id = tx.client_id_of(ap.account_id, name).await?.ok_or_else(|| {
             EngineError::not_found(format!("no OAuth connection '{name}' in this account"))
         })?;
-        let (secret_id, client_secret) = (auth::new_token_id(), auth::new_token());
-        tx.insert_secret(
-            ap.account_id,
-            name,
-            &client_id,
-            &secret_id,
-            &auth::hash_token(&client_secret),
-            &self.now(),
-        )
-        .await?;
+        let (secret_id, client_secret) = self
+            .new_secret(&mut tx, ap.account_id, name, &client_id)
+            .await?;
         self.log_secret_change(&mut tx, ap, ctx, name, "client secret", &secret_id)
             .await?;
         tx.commit().await?;
@@ -259,7 +276,6 @@ impl Engine {
         let access_token = self
             .sign_access(
                 client_id,
-                &owner.account.slug,
                 owner.account.id,
                 &owner.connection,
                 &secret.id,
@@ -278,7 +294,6 @@ impl Engine {
     async fn sign_access(
         &self,
         client_id: &str,
-        _slug: &str,
         account_id: i64,
         connection: &str,
         secret_id: &str,
@@ -321,7 +336,6 @@ impl Engine {
             .ok_or_else(|| EngineError::not_found(format!("no OAuth connection '{connection}'")))?;
         self.sign_access(
             &client_id,
-            slug,
             account.id,
             connection,
             secret_id,
@@ -414,14 +428,7 @@ impl Engine {
     ) -> Result<CreatedTrust, EngineError> {
         require_write(ap)?;
         let mut tx = self.store.write().await?;
-        if tx.client_id_of(ap.account_id, name).await?.is_some()
-            || tx.trusts_jwts(ap.account_id, name).await?
-            || tx
-                .list_tokens(ap.account_id)
-                .await?
-                .iter()
-                .any(|t| t.name == name && t.revoked.is_none())
-        {
+        if self.name_taken(&mut tx, ap.account_id, name).await? {
             return Err(EngineError::invalid(
                 ErrorCode::Uniqueness,
                 "name",
