@@ -47,23 +47,38 @@ pub(crate) fn as_scim(ap: &AdminPrincipal) -> Principal {
 }
 
 impl Engine {
-    /// Makes the signing secret unless it exists (by whichever replica gets there first).
-    /// Startup calls it, so that verifying a token only ever reads.
+    /// The admin-token signing secret, made unless it exists. Startup calls it, so that
+    /// verifying a token never writes.
     pub async fn ensure_admin_secret(&self) -> Result<Vec<u8>, EngineError> {
-        let mut tx = self.store.write().await?;
-        let secret = tx
-            .ensure_secret(ADMIN_SECRET, &crate::auth::new_token())
-            .await?;
-        tx.commit().await?;
-        Ok(secret.into_bytes())
+        self.signing_secret(ADMIN_SECRET).await
     }
 
-    /// The signing secret, read on a read connection (made here only if startup did not).
     async fn admin_secret(&self) -> Result<Vec<u8>, EngineError> {
-        match self.store.read().await?.secret(ADMIN_SECRET).await? {
-            Some(secret) => Ok(secret.into_bytes()),
-            None => self.ensure_admin_secret().await,
+        self.signing_secret(ADMIN_SECRET).await
+    }
+
+    /// A signing secret kept in the database (so every replica verifies what any replica
+    /// signed). Made once, by whichever replica gets there first, and never changed: each
+    /// replica reads it once and keeps it, so verifying a token costs no database read.
+    pub(crate) async fn signing_secret(&self, name: &'static str) -> Result<Vec<u8>, EngineError> {
+        if let Some(s) = self.secrets.lock().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(s);
         }
+        let stored = self.store.read().await?.secret(name).await?;
+        let secret = match stored {
+            Some(s) => s,
+            None => {
+                let mut tx = self.store.write().await?;
+                let s = tx.ensure_secret(name, &crate::auth::new_token()).await?;
+                tx.commit().await?;
+                s
+            }
+        }
+        .into_bytes();
+        if let Ok(mut cache) = self.secrets.lock() {
+            cache.insert(name, secret.clone());
+        }
+        Ok(secret)
     }
 
     /// Signs an admin token for the account.

@@ -41,6 +41,8 @@ pub struct Engine {
     limits: Arc<limits::Limits>,
     /// Identity providers' signing keys, for connections that trust their JWTs.
     jwks: Arc<crate::auth::jwks::KeyCache>,
+    /// Signing secrets read once (they never change): see `Engine::signing_secret`.
+    secrets: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, Vec<u8>>>>,
 }
 
 impl Engine {
@@ -54,6 +56,7 @@ impl Engine {
             reads,
             limits: Arc::default(),
             jwks: Arc::default(),
+            secrets: Arc::default(),
         }
     }
 

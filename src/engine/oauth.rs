@@ -89,19 +89,13 @@ fn new_client_id() -> String {
 }
 
 impl Engine {
-    /// Makes the access-token signing secret unless it exists (startup calls it).
+    /// The access-token signing secret, made unless it exists (startup calls it).
     pub async fn ensure_access_secret(&self) -> Result<Vec<u8>, EngineError> {
-        let mut tx = self.store.write().await?;
-        let secret = tx.ensure_secret(ACCESS_SECRET, &auth::new_token()).await?;
-        tx.commit().await?;
-        Ok(secret.into_bytes())
+        self.signing_secret(ACCESS_SECRET).await
     }
 
     async fn access_secret(&self) -> Result<Vec<u8>, EngineError> {
-        match self.store.read().await?.secret(ACCESS_SECRET).await? {
-            Some(secret) => Ok(secret.into_bytes()),
-            None => self.ensure_access_secret().await,
-        }
+        self.signing_secret(ACCESS_SECRET).await
     }
 
     /// A new connection that authenticates with client credentials.
@@ -113,13 +107,7 @@ impl Engine {
     ) -> Result<CreatedClient, EngineError> {
         require_write(ap)?;
         let mut tx = self.store.write().await?;
-        if self.name_taken(&mut tx, ap.account_id, name).await? {
-            return Err(EngineError::invalid(
-                ErrorCode::Uniqueness,
-                "name",
-                format!("a connection '{name}' exists: add a secret to it, or choose another name"),
-            ));
-        }
+        self.name_free(&mut tx, ap.account_id, name).await?;
         let client_id = new_client_id();
         let (secret_id, client_secret) = self
             .new_secret(&mut tx, ap.account_id, name, &client_id)
@@ -137,20 +125,28 @@ impl Engine {
         })
     }
 
-    /// Whether a live connection of the account has this name (bearer, OAuth or JWT).
-    async fn name_taken(
+    /// Refuses a name a live connection of the account has (bearer, OAuth or JWT).
+    async fn name_free(
         &self,
         tx: &mut crate::store::WriteTx,
         account: i64,
         name: &str,
-    ) -> Result<bool, EngineError> {
-        Ok(tx.client_id_of(account, name).await?.is_some()
+    ) -> Result<(), EngineError> {
+        let taken = tx.client_id_of(account, name).await?.is_some()
             || tx.trusts_jwts(account, name).await?
             || tx
                 .list_tokens(account)
                 .await?
                 .iter()
-                .any(|t| t.name == name && t.revoked.is_none()))
+                .any(|t| t.name == name && t.revoked.is_none());
+        if taken {
+            return Err(EngineError::invalid(
+                ErrorCode::Uniqueness,
+                "name",
+                format!("a connection '{name}' exists: choose another name"),
+            ));
+        }
+        Ok(())
     }
 
     /// A new secret of a client id, stored hashed: its id and its value (shown once).
@@ -259,18 +255,18 @@ impl Engine {
             )
         };
         let presented = auth::hash_token(client_secret);
-        let secrets = self.store.read().await?.client_secrets(client_id).await?;
-        let secret = secrets
+        let mut conn = self.store.read().await?;
+        let secret = conn
+            .client_secrets(client_id)
+            .await?
             .into_iter()
             .find(|s| auth::hashes_match(&presented, &s.hash))
             .ok_or_else(refused)?;
-        let owner = self
-            .store
-            .read()
-            .await?
+        let owner = conn
             .secret_owner(secret.account_id, &secret.id)
             .await?
             .ok_or_else(refused)?;
+        drop(conn);
         let ttl = owner.token_ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
         let now = self.clock.now().timestamp();
         let access_token = self
@@ -428,13 +424,7 @@ impl Engine {
     ) -> Result<CreatedTrust, EngineError> {
         require_write(ap)?;
         let mut tx = self.store.write().await?;
-        if self.name_taken(&mut tx, ap.account_id, name).await? {
-            return Err(EngineError::invalid(
-                ErrorCode::Uniqueness,
-                "name",
-                format!("a connection '{name}' exists: choose another name"),
-            ));
-        }
+        self.name_free(&mut tx, ap.account_id, name).await?;
         tx.put_jwt_trust(ap.account_id, name, issuer, audience, jwks_url, &self.now())
             .await?;
         let change = Change {
