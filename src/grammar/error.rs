@@ -31,6 +31,10 @@ pub enum ErrorKind {
     FilterOnSubAttribute,
     /// A value filter inside a value filter.
     NestedValueFilter,
+    /// A character an unquoted value cannot hold (`"`, `(`, `[`).
+    InUnquotedValue(char),
+    /// A keyword (`and`, `not`, an operator) where a value belongs, followed by more filter.
+    KeywordAsValue(&'static str),
 }
 
 impl fmt::Display for ErrorKind {
@@ -64,6 +68,14 @@ impl fmt::Display for ErrorKind {
                     "a value filter '[...]' cannot contain another value filter"
                 )
             }
+            ErrorKind::InUnquotedValue(c) => write!(
+                f,
+                "'{c}' inside an unquoted value: put the whole value in double quotes"
+            ),
+            ErrorKind::KeywordAsValue(kw) => write!(
+                f,
+                "expected a value, not the keyword '{kw}' (a value that is this word goes in double quotes: \"{kw}\")"
+            ),
         }
     }
 }

@@ -3,8 +3,14 @@
 //! One function per production, the ABNF quoted above it. Where Roster accepts a little more
 //! than the ABNF (any amount of whitespace where it says `SP`, keywords in any case,
 //! `$ref` as an attribute name), the comment says so.
+//!
+//! The `_lenient` entry points also read two shapes identity providers send that the ABNF
+//! lacks, and return a note for each use: an unquoted value (`userName eq bjensen`,
+//! Microsoft's reference collection and older clients) and a value path followed by a
+//! sub-attribute and an operator (`emails[type eq "work"].value eq "x"`, Entra). Both become
+//! the tree the RFC's own spelling gives, so nothing past the parser sees the difference.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use nom::bytes::complete::{tag_no_case, take_while, take_while1};
 use nom::character::complete::{char, multispace0, multispace1};
@@ -12,6 +18,7 @@ use nom::Err as NomErr;
 
 use super::ast::{AttrPath, CompValue, CompareOp, Filter, Number, PatchPath};
 use super::error::{ErrorKind, ParseError};
+use super::printer::write_json_string;
 
 /// Bounds on what one parse may consume. The defaults suit an HTTP request; callers with
 /// stricter needs (a mapping rule, a query string) pass their own.
@@ -42,13 +49,26 @@ pub fn parse_filter(input: &str) -> Result<Filter, ParseError> {
 
 /// Parses a filter, e.g. `userName eq "bjensen" and not (emails co "@example.org")`.
 pub fn parse_filter_with(input: &str, limits: &Limits) -> Result<Filter, ParseError> {
-    run(input, limits, |cx, i| {
-        let (i, _) = multispace0(i)?;
-        let (i, f) = filter(cx, i, false)?;
-        let (i, _) = multispace0(i)?;
-        end(i, "'and', 'or' or the end of the filter")?;
-        Ok((i, f))
-    })
+    run(input, limits, false, whole_filter).map(|(f, _)| f)
+}
+
+/// Parses a filter as identity providers write it: the grammar of [`parse_filter_with`],
+/// plus unquoted values and `attr[filter].sub op value`. Returns the tree and one note per
+/// leniency taken, in words for the request's log; an input the RFC's grammar reads gives no
+/// notes and the same tree.
+pub fn parse_filter_lenient(
+    input: &str,
+    limits: &Limits,
+) -> Result<(Filter, Vec<String>), ParseError> {
+    run(input, limits, true, whole_filter)
+}
+
+fn whole_filter<'a>(cx: &Ctx, i: &'a str) -> PResult<'a, Filter> {
+    let (i, _) = multispace0(i)?;
+    let (i, f) = filter(cx, i, false)?;
+    let (i, _) = multispace0(i)?;
+    end(i, "'and', 'or' or the end of the filter")?;
+    Ok((i, f))
 }
 
 /// Parses a PATCH path with the default limits.
@@ -58,20 +78,32 @@ pub fn parse_path(input: &str) -> Result<PatchPath, ParseError> {
 
 /// Parses a PATCH path, e.g. `members[value eq "2819c223"].display`.
 pub fn parse_path_with(input: &str, limits: &Limits) -> Result<PatchPath, ParseError> {
-    run(input, limits, |cx, i| {
-        let (i, _) = multispace0(i)?;
-        let (i, p) = path(cx, i)?;
-        let (i, _) = multispace0(i)?;
-        end(i, "'[', '.' or the end of the path")?;
-        Ok((i, p))
-    })
+    run(input, limits, false, whole_path).map(|(p, _)| p)
+}
+
+/// Parses a PATCH path whose value filter may hold unquoted values
+/// (`emails[type eq work].value`), with a note for each; see [`parse_filter_lenient`].
+pub fn parse_path_lenient(
+    input: &str,
+    limits: &Limits,
+) -> Result<(PatchPath, Vec<String>), ParseError> {
+    run(input, limits, true, whole_path)
+}
+
+fn whole_path<'a>(cx: &Ctx, i: &'a str) -> PResult<'a, PatchPath> {
+    let (i, _) = multispace0(i)?;
+    let (i, p) = path(cx, i)?;
+    let (i, _) = multispace0(i)?;
+    end(i, "'[', '.' or the end of the path")?;
+    Ok((i, p))
 }
 
 fn run<'a, T>(
     input: &'a str,
     limits: &Limits,
+    lenient: bool,
     parser: impl FnOnce(&Ctx, &'a str) -> PResult<'a, T>,
-) -> Result<T, ParseError> {
+) -> Result<(T, Vec<String>), ParseError> {
     if input.len() > limits.max_len {
         return Err(ParseError {
             offset: limits.max_len,
@@ -84,9 +116,19 @@ fn run<'a, T>(
         limits: *limits,
         depth: Cell::new(0),
         terms: Cell::new(0),
+        notes: lenient.then(|| RefCell::new(vec![])),
     };
     match parser(&cx, input) {
-        Ok((_, v)) => Ok(v),
+        Ok((_, v)) => {
+            let mut notes: Vec<String> = vec![];
+            for n in cx.notes.map(RefCell::into_inner).unwrap_or_default() {
+                // The same unquoted value twice says one thing.
+                if !notes.contains(&n) {
+                    notes.push(n);
+                }
+            }
+            Ok((v, notes))
+        }
         Err(NomErr::Error(e) | NomErr::Failure(e)) => Err(ParseError {
             offset: input.len() - e.at.len(),
             kind: e.kind,
@@ -150,9 +192,21 @@ struct Ctx {
     limits: Limits,
     depth: Cell<usize>,
     terms: Cell<usize>,
+    /// `Some` when the input is read leniently: each leniency taken, in words.
+    notes: Option<RefCell<Vec<String>>>,
 }
 
 impl Ctx {
+    fn lenient(&self) -> bool {
+        self.notes.is_some()
+    }
+
+    fn note(&self, text: String) {
+        if let Some(notes) = &self.notes {
+            notes.borrow_mut().push(text);
+        }
+    }
+
     /// Runs `inner` one nesting level deeper, refusing to go past the limit.
     fn nested<'a, T>(
         &self,
@@ -292,10 +346,29 @@ fn group<'a>(cx: &Ctx, i: &'a str, in_value: bool) -> PResult<'a, Filter> {
 /// `attrExp   = (attrPath SP "pr") / (attrPath SP compareOp SP compValue)`
 /// `valuePath = attrPath "[" valFilter "]"`
 /// `valFilter = attrExp / logExp / *1"not" "(" valFilter ")"`
+///
+/// Read leniently, a value path may go on with `"." ATTRNAME` and the rest of an `attrExp`
+/// (`emails[type eq "work"].value eq "x"`): that comparison joins the value filter with
+/// `and`, as the RFC would write it (`emails[type eq "work" and value eq "x"]`).
 fn term<'a>(cx: &Ctx, i: &'a str, in_value: bool) -> PResult<'a, Filter> {
     let (j, path) = attr_path(i)?;
     if j.starts_with('[') {
         let (j, inner) = value_filter(cx, i, j, &path, in_value)?;
+        if let (true, Some(sub)) = (cx.lenient(), j.strip_prefix('.')) {
+            let (k, name) = attr_name(sub)?;
+            let (k, then) = attr_exp(cx, sub, k, AttrPath::new(name))?;
+            let read = Filter::ValuePath {
+                path,
+                filter: Box::new(Filter::and(inner, then)),
+            };
+            let written = &i[..i.len() - k.len()];
+            cx.note(format!(
+                "filter {} is not RFC 7644 syntax; read as {}",
+                clip(written, NOTE_CLIP),
+                clip(&read.to_string(), NOTE_CLIP)
+            ));
+            return Ok((k, read));
+        }
         return Ok((
             j,
             Filter::ValuePath {
@@ -304,6 +377,12 @@ fn term<'a>(cx: &Ctx, i: &'a str, in_value: bool) -> PResult<'a, Filter> {
             },
         ));
     }
+    attr_exp(cx, i, j, path)
+}
+
+/// The rest of an `attrExp` after its `attrPath`: `SP "pr"` or `SP compareOp SP compValue`.
+/// `start` is where the path began, `j` is just after it.
+fn attr_exp<'a>(cx: &Ctx, start: &'a str, j: &'a str, path: AttrPath) -> PResult<'a, Filter> {
     let Ok((j, _)) = multispace1::<_, Fail>(j) else {
         return expected(
             j,
@@ -311,16 +390,35 @@ fn term<'a>(cx: &Ctx, i: &'a str, in_value: bool) -> PResult<'a, Filter> {
         );
     };
     let (k, op) = compare_op(j)?;
-    cx.count_term(i)?;
+    cx.count_term(start)?;
     match op {
         None => Ok((k, Filter::Present(path))),
         Some(op) => {
             let Ok((k, _)) = multispace1::<_, Fail>(k) else {
                 return expected(k, "a space and a value after the operator");
             };
-            let (k, value) = comp_value(k)?;
+            let (k, value) = comp_value(cx, k)?;
             Ok((k, Filter::Compare { path, op, value }))
         }
+    }
+}
+
+/// Longest quotation of the input a note holds, in characters.
+const NOTE_CLIP: usize = 100;
+
+/// `s`, or its first `max` characters and an ellipsis.
+fn clip(s: &str, max: usize) -> String {
+    match head(s, max) {
+        (head, true) => format!("{head}…"),
+        (head, false) => head.to_string(),
+    }
+}
+
+/// The first `max` characters of `s`, and whether that cut anything off.
+fn head(s: &str, max: usize) -> (&str, bool) {
+    match s.char_indices().nth(max) {
+        None => (s, false),
+        Some((at, _)) => (&s[..at], true),
     }
 }
 
@@ -371,30 +469,114 @@ fn compare_op(i: &str) -> PResult<'_, Option<CompareOp>> {
 
 /// `compValue = false / null / true / number / string`
 ///
-/// `true`, `false` and `null` are accepted in any case.
-fn comp_value(i: &str) -> PResult<'_, CompValue> {
-    const WHAT: &str = "a value: a quoted string, a number, true, false or null";
+/// `true`, `false` and `null` are accepted in any case. Read leniently, a value may also be
+/// unquoted (see [`unquoted`]).
+fn comp_value<'a>(cx: &Ctx, i: &'a str) -> PResult<'a, CompValue> {
     match i.chars().next() {
         Some('"') => {
             let (rest, s) = string(i)?;
             Ok((rest, CompValue::Str(s)))
         }
+        _ if cx.lenient() => unquoted(cx, i),
         Some(c) if c == '-' || c.is_ascii_digit() => {
             let (rest, n) = number(i)?;
             Ok((rest, CompValue::Number(n)))
         }
         Some(c) if c.is_ascii_alphabetic() => {
             let (rest, word) = take_while(is_name_char)(i)?;
-            let value = match word.to_ascii_lowercase().as_str() {
-                "true" => CompValue::Bool(true),
-                "false" => CompValue::Bool(false),
-                "null" => CompValue::Null,
-                _ => return expected(i, WHAT),
-            };
-            Ok((rest, value))
+            match literal(word) {
+                Some(value) => Ok((rest, value)),
+                None => expected(i, VALUE),
+            }
         }
-        _ => expected(i, WHAT),
+        _ => expected(i, VALUE),
     }
+}
+
+const VALUE: &str = "a value: a quoted string, a number, true, false or null";
+
+/// `false / null / true`, in any case.
+fn literal(word: &str) -> Option<CompValue> {
+    match word.to_ascii_lowercase().as_str() {
+        "true" => Some(CompValue::Bool(true)),
+        "false" => Some(CompValue::Bool(false)),
+        "null" => Some(CompValue::Null),
+        _ => None,
+    }
+}
+
+/// Whitespace as `multispace0` reads it.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// `word` if the grammar gives it a meaning (`and`, `or`, `not`, `pr`, an operator), in its
+/// canonical spelling. Unquoted, such a word is not taken as a value where what follows shows
+/// it was meant as the keyword.
+fn keyword_named(word: &str) -> Option<&'static str> {
+    ["and", "or", "not", "pr"]
+        .into_iter()
+        .chain(CompareOp::ALL.iter().map(|op| op.as_str()))
+        .find(|k| word.eq_ignore_ascii_case(k))
+}
+
+/// An unquoted value (not in the ABNF): everything up to whitespace, `)`, `]` or the end.
+/// `true`, `false`, `null` and a whole JSON number keep their meaning; anything else is the
+/// string it spells, with a note. Refused: nothing at all; a `"`, `(` or `[` or a control
+/// character inside; a single-quoted value; a keyword followed by more filter
+/// (`a eq and b pr`); and a value followed by anything but `and`, `or` or the end of a group
+/// (`userName eq Barbara Jensen`), since an unquoted value cannot hold a space.
+fn unquoted<'a>(cx: &Ctx, i: &'a str) -> PResult<'a, CompValue> {
+    let len = i
+        .find(|c: char| is_space(c) || c == ')' || c == ']')
+        .unwrap_or(i.len());
+    let (token, rest) = i.split_at(len);
+    for (pos, c) in token.char_indices() {
+        match c {
+            '"' | '(' | '[' if pos == 0 => return expected(i, VALUE),
+            '"' | '(' | '[' => return fail(&i[pos..], ErrorKind::InUnquotedValue(c)),
+            c if c.is_control() => return fail(&i[pos..], ErrorKind::ControlCharacter),
+            _ => {}
+        }
+    }
+    if token.is_empty() {
+        return expected(i, VALUE);
+    }
+    if token.starts_with('\'') {
+        return expected(i, "a value in double quotes (\"...\"), not single quotes");
+    }
+    if let Some(value) = literal(token) {
+        return Ok((rest, value));
+    }
+    if number_syntax(token.as_bytes()).is_ok_and(|(n, _)| n == token.len()) {
+        let (rest, n) = number(i)?;
+        return Ok((rest, CompValue::Number(n)));
+    }
+    let next = rest.trim_start_matches(is_space);
+    let ends = next.is_empty()
+        || next.starts_with([')', ']'])
+        || keyword("and", next).is_ok()
+        || keyword("or", next).is_ok();
+    if !ends {
+        if let Some(kw) = keyword_named(token) {
+            return fail(i, ErrorKind::KeywordAsValue(kw));
+        }
+        return expected(
+            next,
+            "'and', 'or' or the end after an unquoted value (it ends at a space: put a value that holds spaces in double quotes)",
+        );
+    }
+    let (head, cut) = match head(token, NOTE_CLIP) {
+        (head, true) => (head, "…"),
+        (head, false) => (head, ""),
+    };
+    let mut read = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_json_string(&mut read, head);
+    cx.note(format!(
+        "filter value {head}{cut} was unquoted; read as the string {read}{cut}"
+    ));
+    Ok((rest, CompValue::Str(token.to_string())))
 }
 
 /// `string = quotation-mark *char quotation-mark` (RFC 8259 §7), every escape included;
@@ -469,44 +651,10 @@ fn unicode_escape(s: &str) -> Option<(char, usize)> {
 
 /// `number = [ minus ] int [ frac ] [ exp ]` (RFC 8259 §6)
 fn number(i: &str) -> PResult<'_, Number> {
-    let b = i.as_bytes();
-    let mut n = 0;
-    if b.first() == Some(&b'-') {
-        n += 1;
-    }
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
-    // int = zero / ( digit1-9 *DIGIT )
-    let int_len = digits(n);
-    if int_len == 0 {
-        return expected(&i[n..], "a number");
-    }
-    if int_len > 1 && b[n] == b'0' {
-        return expected(i, "a number without leading zeros");
-    }
-    n += int_len;
-    let mut decimal = false;
-    // frac = decimal-point 1*DIGIT
-    if b.get(n) == Some(&b'.') {
-        let len = digits(n + 1);
-        if len == 0 {
-            return expected(&i[n + 1..], "a digit after the decimal point");
-        }
-        n += 1 + len;
-        decimal = true;
-    }
-    // exp = e [ minus / plus ] 1*DIGIT
-    if matches!(b.get(n), Some(b'e' | b'E')) {
-        let mut m = n + 1;
-        if matches!(b.get(m), Some(b'+' | b'-')) {
-            m += 1;
-        }
-        let len = digits(m);
-        if len == 0 {
-            return expected(&i[m..], "a digit in the exponent");
-        }
-        n = m + len;
-        decimal = true;
-    }
+    let (n, decimal) = match number_syntax(i.as_bytes()) {
+        Ok(found) => found,
+        Err((at, what)) => return expected(i.get(at..).unwrap_or(""), what),
+    };
     let text = &i[..n];
     let value = if decimal {
         match text.parse::<f64>() {
@@ -520,6 +668,52 @@ fn number(i: &str) -> PResult<'_, Number> {
         }
     };
     Ok((&i[n..], value))
+}
+
+/// How many bytes of `b` the JSON number at its start takes, and whether it has a fraction
+/// or an exponent; or the offset where it breaks the grammar and what was expected there.
+fn number_syntax(b: &[u8]) -> Result<(usize, bool), (usize, &'static str)> {
+    let mut n = 0;
+    if b.first() == Some(&b'-') {
+        n += 1;
+    }
+    let digits = |from: usize| {
+        b.get(from..)
+            .map_or(0, |s| s.iter().take_while(|c| c.is_ascii_digit()).count())
+    };
+    // int = zero / ( digit1-9 *DIGIT )
+    let int_len = digits(n);
+    if int_len == 0 {
+        return Err((n, "a number"));
+    }
+    if int_len > 1 && b.get(n) == Some(&b'0') {
+        return Err((0, "a number without leading zeros"));
+    }
+    n += int_len;
+    let mut decimal = false;
+    // frac = decimal-point 1*DIGIT
+    if b.get(n) == Some(&b'.') {
+        let len = digits(n + 1);
+        if len == 0 {
+            return Err((n + 1, "a digit after the decimal point"));
+        }
+        n += 1 + len;
+        decimal = true;
+    }
+    // exp = e [ minus / plus ] 1*DIGIT
+    if matches!(b.get(n), Some(b'e' | b'E')) {
+        let mut m = n + 1;
+        if matches!(b.get(m), Some(b'+' | b'-')) {
+            m += 1;
+        }
+        let len = digits(m);
+        if len == 0 {
+            return Err((m, "a digit in the exponent"));
+        }
+        n = m + len;
+        decimal = true;
+    }
+    Ok((n, decimal))
 }
 
 /// `attrPath  = [URI ":"] ATTRNAME *1subAttr`

@@ -1,4 +1,5 @@
-//! Table tests from RFC 7644, invalid inputs with their offsets, and property tests.
+//! Table tests from RFC 7644, invalid inputs with their offsets, the lenient reading, and
+//! property tests.
 
 use proptest::prelude::*;
 
@@ -472,6 +473,325 @@ fn render_puts_a_caret_under_the_offset() {
     assert_eq!(shown.lines().nth(2), Some("    ^"));
 }
 
+// ---- the lenient reading: shapes identity providers send beyond the ABNF ----
+
+fn lenient(input: &str) -> (String, Vec<String>) {
+    match parse_filter_lenient(input, &Limits::default()) {
+        Ok((f, notes)) => (f.to_string(), notes),
+        Err(e) => panic!("{input:?} should parse leniently: {}", e.render(input)),
+    }
+}
+
+fn lenient_err(input: &str) -> ParseError {
+    match parse_filter_lenient(input, &Limits::default()) {
+        Ok((f, _)) => panic!("{input:?} should not parse leniently, got {f}"),
+        Err(e) => e,
+    }
+}
+
+fn unquoted_note(token: &str, read: &str) -> String {
+    format!("filter value {token} was unquoted; read as the string {read}")
+}
+
+/// An input, its canonical form, and the notes' (value, string read) pairs.
+type Unquoted<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// The filters of Microsoft's reference collection, and other unquoted values.
+#[test]
+fn unquoted_values_are_read_as_strings_with_a_note() {
+    let table: &[Unquoted] = &[
+        (
+            "userName eq bjensen",
+            r#"userName eq "bjensen""#,
+            &[("bjensen", r#""bjensen""#)],
+        ),
+        ("userName sw O", r#"userName sw "O""#, &[("O", r#""O""#)]),
+        (
+            "emails[type eq work]",
+            r#"emails[type eq "work"]"#,
+            &[("work", r#""work""#)],
+        ),
+        (
+            "meta.Created gt 2015-10-10T14:38:21.8617979-07:00",
+            r#"meta.Created gt "2015-10-10T14:38:21.8617979-07:00""#,
+            &[(
+                "2015-10-10T14:38:21.8617979-07:00",
+                r#""2015-10-10T14:38:21.8617979-07:00""#,
+            )],
+        ),
+        (
+            "name.FamilyName eq Employee and (emails.Value co example.com or emails.Value co example.org)",
+            r#"(name.FamilyName eq "Employee" and (emails.Value co "example.com" or emails.Value co "example.org"))"#,
+            &[
+                ("Employee", r#""Employee""#),
+                ("example.com", r#""example.com""#),
+                ("example.org", r#""example.org""#),
+            ],
+        ),
+        (
+            "emails co @contoso.com",
+            r#"emails co "@contoso.com""#,
+            &[("@contoso.com", r#""@contoso.com""#)],
+        ),
+        (
+            "name.familyName eq O'Malley",
+            r#"name.familyName eq "O'Malley""#,
+            &[("O'Malley", r#""O'Malley""#)],
+        ),
+        (
+            "displayName eq Müller",
+            r#"displayName eq "Müller""#,
+            &[("Müller", r#""Müller""#)],
+        ),
+        (
+            r"userName eq CONTOSO\bob",
+            r#"userName eq "CONTOSO\\bob""#,
+            &[(r"CONTOSO\bob", r#""CONTOSO\\bob""#)],
+        ),
+        // Not whole JSON numbers: strings.
+        (
+            "employeeNumber eq 0042",
+            r#"employeeNumber eq "0042""#,
+            &[("0042", r#""0042""#)],
+        ),
+        (
+            "version eq 1.2.3",
+            r#"version eq "1.2.3""#,
+            &[("1.2.3", r#""1.2.3""#)],
+        ),
+        ("a eq trueish", r#"a eq "trueish""#, &[("trueish", r#""trueish""#)]),
+        // A keyword where nothing follows it is a value.
+        (
+            "addresses[country eq pr]",
+            r#"addresses[country eq "pr"]"#,
+            &[("pr", r#""pr""#)],
+        ),
+        ("a eq and", r#"a eq "and""#, &[("and", r#""and""#)]),
+        // The same value twice, one note; whitespace, `)` and `]` end a value.
+        (
+            "(a eq x)or(b eq x\t)",
+            r#"(a eq "x" or b eq "x")"#,
+            &[("x", r#""x""#)],
+        ),
+    ];
+    for (input, want, notes) in table {
+        let (got, got_notes) = lenient(input);
+        assert_eq!(&got, want, "input {input:?}");
+        let want_notes: Vec<String> = notes.iter().map(|(t, r)| unquoted_note(t, r)).collect();
+        assert_eq!(got_notes, want_notes, "notes for {input:?}");
+        // The strict reading refuses them all, where the value starts.
+        assert!(parse_filter(input).is_err(), "{input:?} is not RFC 7644");
+    }
+    // A long value is quoted in part.
+    let long = "x".repeat(300);
+    let (_, notes) = lenient(&format!("a eq {long}"));
+    let shown = format!("{}…", "x".repeat(100));
+    assert_eq!(
+        notes,
+        vec![format!(
+            "filter value {shown} was unquoted; read as the string \"{}\"…",
+            "x".repeat(100)
+        )]
+    );
+}
+
+#[test]
+fn unquoted_literals_and_numbers_keep_their_json_meaning() {
+    let value = |input: &str| match parse_filter_lenient(input, &Limits::default()) {
+        Ok((Filter::Compare { value, .. }, notes)) => {
+            assert!(notes.is_empty(), "no note for {input:?}: {notes:?}");
+            value
+        }
+        other => panic!("not a comparison: {other:?}"),
+    };
+    assert_eq!(value("active eq true"), CompValue::Bool(true));
+    assert_eq!(value("active eq FALSE"), CompValue::Bool(false));
+    assert_eq!(value("manager eq null"), CompValue::Null);
+    assert_eq!(value("a eq 42"), CompValue::Number(Number::Int(42)));
+    assert_eq!(value("a eq -7"), CompValue::Number(Number::Int(-7)));
+    assert_eq!(
+        value("a eq -1.5e3"),
+        CompValue::Number(Number::Decimal(-1500.0))
+    );
+    assert_eq!(value(r#"a eq "42""#), CompValue::Str("42".into()));
+    let (f, notes) = parse_filter_lenient("a[b eq 1] and c eq true", &Limits::default()).unwrap();
+    assert!(notes.is_empty());
+    assert_eq!(f, parse_filter("a[b eq 1] and c eq true").unwrap());
+}
+
+#[test]
+fn unquoted_values_that_stay_refused() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("userName eq", 11, "a space and a value"),
+        ("userName eq ", 12, "a value"),
+        ("userName eq )", 12, "a value"),
+        ("emails[type eq ]", 15, "a value"),
+        ("userName eq (x)", 12, "a value"),
+        ("userName eq bj\"ensen", 14, "'\"' inside an unquoted value"),
+        ("userName eq a(b", 13, "'(' inside an unquoted value"),
+        ("userName eq a[b]", 13, "'[' inside an unquoted value"),
+        ("userName eq 'bjensen'", 12, "double quotes"),
+        ("userName eq a\u{1}b", 13, "control character"),
+        ("userName eq a\u{c}b", 13, "control character"),
+        ("userName eq Barbara Jensen", 20, "an unquoted value"),
+        ("a eq x pr", 7, "an unquoted value"),
+        ("a eq and b pr", 5, "not the keyword 'and'"),
+        ("a eq EQ \"x\"", 5, "not the keyword 'eq'"),
+        ("a eq not (b pr)", 5, "not the keyword 'not'"),
+        ("a eq 99999999999999999999", 5, "out of range"),
+        ("a eq 1e999", 5, "out of range"),
+        ("a eq x)", 6, "'and', 'or' or the end"),
+        ("(a eq x", 7, "'and', 'or' or ')'"),
+        ("emails[type eq work", 19, "'and', 'or' or ']'"),
+        ("emails[type eq work]]", 20, "'and', 'or' or the end"),
+        ("a eq x and", 10, "an attribute name"),
+        ("\"x\" eq a", 0, "an attribute name"),
+        ("userName bjensen", 9, "an operator"),
+    ];
+    for (input, offset, text) in cases {
+        let e = lenient_err(input);
+        assert_eq!(e.offset, *offset, "offset for {input:?}: {e}");
+        assert!(
+            e.to_string().contains(text),
+            "message for {input:?} should mention {text:?}: {e}"
+        );
+    }
+    let input = "userName eq bj\"ensen";
+    let shown = lenient_err(input).render(input);
+    assert_eq!(shown.lines().nth(2), Some("                ^"));
+}
+
+#[test]
+fn a_value_path_then_a_comparison_joins_the_value_filter() {
+    let read = |input: &str| match parse_filter_lenient(input, &Limits::default()) {
+        Ok(ok) => ok,
+        Err(e) => panic!("{input:?} should parse leniently: {}", e.render(input)),
+    };
+    let (f, notes) = read(r#"emails[type eq "work"].value eq "x@contoso.com""#);
+    assert_eq!(
+        f,
+        parse_filter(r#"emails[type eq "work" and value eq "x@contoso.com"]"#).unwrap()
+    );
+    assert_eq!(
+        notes,
+        vec![r#"filter emails[type eq "work"].value eq "x@contoso.com" is not RFC 7644 syntax; read as emails[(type eq "work" and value eq "x@contoso.com")]"#.to_string()]
+    );
+    // `pr` likewise: a work email that has a value.
+    let (f, notes) = read(r#"emails[type eq "work"].value pr"#);
+    assert_eq!(
+        f,
+        parse_filter(r#"emails[type eq "work" and value pr]"#).unwrap()
+    );
+    assert_eq!(notes.len(), 1);
+    // The value filter stays one operand, whatever it holds.
+    let (f, _) = read(r#"emails[type eq "work" or primary eq true].value ew "@contoso.com""#);
+    assert_eq!(
+        f.to_string(),
+        r#"emails[((type eq "work" or primary eq true) and value ew "@contoso.com")]"#
+    );
+    // With a URN, in any case, inside a larger filter, with unquoted values.
+    let (f, notes) = read(
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[Type EQ "work"].Value SW "x" and active eq true"#,
+    );
+    assert_eq!(
+        f.to_string(),
+        r#"(urn:ietf:params:scim:schemas:core:2.0:User:emails[(Type eq "work" and Value sw "x")] and active eq true)"#
+    );
+    assert_eq!(notes.len(), 1);
+    let (f, notes) = read("not (emails[type eq work].value eq x@contoso.com)");
+    assert_eq!(
+        f.to_string(),
+        r#"not (emails[(type eq "work" and value eq "x@contoso.com")])"#
+    );
+    assert_eq!(
+        notes,
+        vec![
+            unquoted_note("work", r#""work""#),
+            unquoted_note("x@contoso.com", r#""x@contoso.com""#),
+            r#"filter emails[type eq work].value eq x@contoso.com is not RFC 7644 syntax; read as emails[(type eq "work" and value eq "x@contoso.com")]"#.to_string(),
+        ]
+    );
+    // The strict reading keeps refusing it.
+    assert_eq!(
+        err(r#"emails[type eq "work"].value eq "x""#).offset,
+        22,
+        "strict"
+    );
+}
+
+#[test]
+fn a_value_path_then_something_else_is_refused() {
+    let cases: &[(&str, usize, &str)] = &[
+        (r#"emails[type eq "work"]."#, 23, "an attribute name"),
+        (
+            r#"emails[type eq "work"].value"#,
+            28,
+            "a space and an operator",
+        ),
+        (
+            r#"emails[type eq "work"].value eq"#,
+            31,
+            "a space and a value",
+        ),
+        (r#"emails[type eq "work"].value xx "a""#, 29, "an operator"),
+        (
+            r#"emails[type eq "work"].value.x eq 1"#,
+            28,
+            "a space and an operator",
+        ),
+        (
+            r#"emails[type eq "work"].value[a pr]"#,
+            28,
+            "a space and an operator",
+        ),
+        (
+            r#"emails[type eq "work"] .value eq 1"#,
+            23,
+            "'and', 'or' or the end",
+        ),
+        (
+            r#"x[emails[a pr].b eq 1]"#,
+            8,
+            "cannot contain another value filter",
+        ),
+    ];
+    for (input, offset, text) in cases {
+        let e = lenient_err(input);
+        assert_eq!(e.offset, *offset, "offset for {input:?}: {e}");
+        assert!(
+            e.to_string().contains(text),
+            "message for {input:?} should mention {text:?}: {e}"
+        );
+    }
+    // The joined comparison counts against the limit.
+    let limits = Limits {
+        max_terms: 1,
+        ..Limits::default()
+    };
+    let e = parse_filter_lenient(r#"emails[type eq "work"].value pr"#, &limits).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TooManyTerms { limit: 1 });
+}
+
+#[test]
+fn patch_paths_read_unquoted_values_leniently() {
+    let (p, notes) = parse_path_lenient("emails[type eq work].value", &Limits::default()).unwrap();
+    assert_eq!(p.to_string(), r#"emails[type eq "work"].value"#);
+    assert_eq!(notes, vec![unquoted_note("work", r#""work""#)]);
+    let (p, notes) = parse_path_lenient(
+        r#"members[value eq "2819c223"].display"#,
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        p,
+        parse_path(r#"members[value eq "2819c223"].display"#).unwrap()
+    );
+    assert!(notes.is_empty());
+    assert_eq!(path_err("emails[type eq work].value").offset, 15);
+    let e = parse_path_lenient("emails[type eq work", &Limits::default()).unwrap_err();
+    assert_eq!(e.offset, 19);
+}
+
 // ---- property tests ----
 
 fn name() -> impl Strategy<Value = String> {
@@ -613,6 +933,56 @@ proptest! {
         if let Err(e) = parse_path(&s) {
             prop_assert!(e.offset <= s.len());
         }
+    }
+
+    #[test]
+    fn the_lenient_reading_agrees_on_rfc_filters(f in filter(), p in patch_path()) {
+        let printed = f.to_string();
+        let back = parse_filter_lenient(&printed, &Limits::default());
+        prop_assert_eq!(back.ok(), Some((f, vec![])), "printed: {}", printed);
+        let printed = p.to_string();
+        let back = parse_path_lenient(&printed, &Limits::default());
+        prop_assert_eq!(back.ok(), Some((p, vec![])), "printed: {}", printed);
+    }
+
+    /// What the lenient reading accepts prints in the RFC's syntax, which reads back to the
+    /// same tree strictly.
+    #[test]
+    fn lenient_reads_print_as_rfc_filters(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("("), Just(")"), Just("["), Just("]"), Just(" "), Just("not"),
+                Just("and"), Just("or"), Just("eq"), Just("pr"), Just("\""), Just("'"),
+                Just("."), Just(":"), Just("urn"), Just("2.0"), Just("-"), Just("1e"),
+                Just("a"), Just("emails"), Just("value"), Just("true"), Just("\\"),
+                Just("work"), Just("é"), Just("07"), Just("@"), Just("\t"),
+            ],
+            0..40,
+        )
+    ) {
+        let s: String = parts.concat();
+        match parse_filter_lenient(&s, &Limits::default()) {
+            Ok((f, _)) => {
+                let printed = f.to_string();
+                prop_assert_eq!(parse_filter(&printed).ok(), Some(f), "printed: {}", printed);
+            }
+            Err(e) => {
+                prop_assert!(e.offset <= s.len());
+                let _ = e.render(&s);
+            }
+        }
+        if let Ok((p, _)) = parse_path_lenient(&s, &Limits::default()) {
+            prop_assert_eq!(parse_path(&p.to_string()).ok(), Some(p));
+        }
+    }
+
+    #[test]
+    fn the_lenient_reading_never_panics(s in any::<String>()) {
+        if let Err(e) = parse_filter_lenient(&s, &Limits::default()) {
+            prop_assert!(e.offset <= s.len());
+            let _ = e.render(&s);
+        }
+        let _ = parse_path_lenient(&s, &Limits::default());
     }
 
     #[test]
