@@ -46,6 +46,10 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Custom schema extensions: the attributes an identity provider maps beyond the
+    /// built-in schemas.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Import users from a CSV file (email, userName, givenName, familyName, products, groups, active).
     Import {
         /// The CSV file.
@@ -181,6 +185,35 @@ pub enum LicensesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Register a schema extension (an RFC 7643 schema document in a JSON file).
+    Add {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+        /// The schema document: {"id": URN, "name", "attributes": [...]}.
+        file: std::path::PathBuf,
+        /// User or Group; needed only when the URN does not end with :User or :Group.
+        #[arg(long, value_parser = ["User", "Group"])]
+        resource_type: Option<String>,
+    },
+    /// List the account's schema extensions.
+    List {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+    },
+    /// Remove a schema extension (its values stay stored and return if it is registered again).
+    Remove {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+        /// The extension's URN.
+        urn: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AdminTokenCommand {
     /// Print an admin API token (a JWT signed by Roster) and nothing else.
     Create {
@@ -269,8 +302,15 @@ pub enum TokenCommand {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Filter { expr } => print_canonical(&expr, grammar::parse_filter(&expr)),
-        Command::Path { path } => print_canonical(&path, grammar::parse_path(&path)),
+        // Read as the server reads them: what goes beyond RFC 7644 is noted on stderr.
+        Command::Filter { expr } => print_canonical(
+            &expr,
+            grammar::parse_filter_lenient(&expr, &grammar::Limits::default()),
+        ),
+        Command::Path { path } => print_canonical(
+            &path,
+            grammar::parse_path_lenient(&path, &grammar::Limits::default()),
+        ),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -332,6 +372,7 @@ async fn run_async(
             let scheme = if tls.is_some() { "https" } else { "http" };
             let listener = crate::startup::bind(config.listen)?;
             let engine = crate::startup::engine(&database, Some(&config)).await?;
+            warn_shared_group_names(&engine).await;
             let first_token = if engine.account_count().await? == 0 {
                 engine.ensure_account("default").await?;
                 Some(engine.create_token("default", "default").await?)
@@ -373,6 +414,7 @@ async fn run_async(
             } else {
                 eprintln!("the database at {} is up to date", opened.place);
             }
+            warn_shared_group_names(&engine).await;
         }
         Command::Account(AccountCommand::List) => {
             let engine = crate::startup::engine(&database, None).await?;
@@ -432,6 +474,58 @@ async fn run_async(
                     .map_or("live".to_string(), |r| format!("revoked {r}"));
                 println!("{}\t{}\t{}\t{}", t.id, t.name, t.created, state);
             }
+        }
+        Command::Schema(SchemaCommand::Add {
+            account,
+            file,
+            resource_type,
+        }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            let ctx = crate::engine::synclog::Ctx::new("cli", "CLI", "schema add", None);
+            let added = engine
+                .add_schema(&ap, &doc, resource_type.as_deref(), &ctx)
+                .await?;
+            let count = added
+                .schema
+                .get("attributes")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, Vec::len);
+            eprintln!(
+                "registered {} for {} ({count} attributes)",
+                added.id, added.resource_type
+            );
+        }
+        Command::Schema(SchemaCommand::List { account }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            println!("id\tresource_type\tattributes\tcreated");
+            for s in engine.schemas(&ap).await?.schemas {
+                let names: Vec<&str> = s
+                    .schema
+                    .get("attributes")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|a| a.iter().filter_map(|x| x.get("name")?.as_str()).collect())
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.id,
+                    s.resource_type,
+                    names.join(","),
+                    s.created
+                );
+            }
+        }
+        Command::Schema(SchemaCommand::Remove { account, urn }) => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            let ctx = crate::engine::synclog::Ctx::new("cli", "CLI", "schema remove", None);
+            engine.delete_schema(&ap, &urn, &ctx).await?;
+            eprintln!("removed {urn}");
         }
         Command::Licenses(LicensesCommand::List { account }) => {
             let engine = crate::startup::engine(&database, None).await?;
@@ -603,6 +697,45 @@ fn listen_address(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("'{s}' resolves to no address; {example}"))
 }
 
+/// Prints the groups that share a displayName with another group of their account (possible
+/// only for groups named before names were unique): nothing of them was lost, and each set
+/// is to be renamed. A failure to look is logged, never a reason not to start.
+async fn warn_shared_group_names(engine: &crate::engine::Engine) {
+    match engine.shared_group_names().await {
+        Ok(groups) => {
+            if let Some(text) = shared_group_names_text(&groups) {
+                eprintln!("{text}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot list groups that share a name: {e}"),
+    }
+}
+
+fn shared_group_names_text(groups: &[crate::store::resources::SharedGroupName]) -> Option<String> {
+    use std::fmt::Write;
+    let first = groups.first()?;
+    let mut out = String::from(
+        "warning: these groups share a displayName with another group of their account. A \
+         group's displayName is now unique per account, case-insensitively (Entra matches groups \
+         by name); nothing of these groups was lost. Rename all but one of each set (PUT or \
+         PATCH displayName); `GET /admin/v1/reports/group_names` lists them too:",
+    );
+    let mut set = (first.account.as_str(), first.name_lc.as_str());
+    let _ = write!(out, "\n  account '{}', name '{}':", set.0, set.1);
+    for g in groups {
+        if (g.account.as_str(), g.name_lc.as_str()) != set {
+            set = (g.account.as_str(), g.name_lc.as_str());
+            let _ = write!(out, "\n  account '{}', name '{}':", set.0, set.1);
+        }
+        let _ = write!(
+            out,
+            "\n    group {} \"{}\" (created {})",
+            g.id, g.display_name, g.created
+        );
+    }
+    Some(out)
+}
+
 /// A row's seats, `meeting assigned, video waitlisted`.
 fn row_seats(r: &crate::engine::import::RowReport) -> String {
     r.seats
@@ -669,11 +802,14 @@ fn import_summary(report: &crate::engine::import::ImportReport) -> String {
 
 fn print_canonical<T: std::fmt::Display>(
     input: &str,
-    parsed: Result<T, grammar::ParseError>,
+    parsed: Result<(T, Vec<String>), grammar::ParseError>,
 ) -> ExitCode {
     match parsed {
-        Ok(v) => {
+        Ok((v, notes)) => {
             println!("{v}");
+            for n in notes {
+                eprintln!("note: {n}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

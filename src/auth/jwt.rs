@@ -51,6 +51,8 @@ pub struct AdminPrincipal {
     pub account: String,
     pub subject: String,
     pub role: Role,
+    /// The account's schema number when the token was checked.
+    pub schemas_version: i64,
 }
 
 pub fn issue(secret: &[u8], claims: &AdminClaims) -> Result<String, jsonwebtoken::errors::Error> {

@@ -15,6 +15,9 @@ pub struct Principal {
     pub account: String,
     /// The connection's name, e.g. "okta-prod".
     pub connection: String,
+    /// The account's schema number when the credential was checked (it picks the account's
+    /// schema extensions).
+    pub schemas_version: i64,
 }
 
 /// A new token: `rst_` and 43 URL-safe characters (256 random bits).

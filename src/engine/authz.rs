@@ -43,6 +43,7 @@ pub(crate) fn as_scim(ap: &AdminPrincipal) -> Principal {
         account_id: ap.account_id,
         account: ap.account.clone(),
         connection: format!("admin:{}", ap.subject),
+        schemas_version: ap.schemas_version,
     }
 }
 
@@ -144,6 +145,7 @@ impl Engine {
             account: account.slug,
             subject: claims.sub,
             role: claims.role,
+            schemas_version: account.schemas_version,
         })
     }
 
@@ -219,6 +221,7 @@ impl Engine {
             account: account.slug,
             subject: "cli".into(),
             role: Role::Admin,
+            schemas_version: account.schemas_version,
         })
     }
 }

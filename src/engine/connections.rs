@@ -219,6 +219,7 @@ impl Engine {
                 self.remember_settings(owner.account.id, &owner.connection, &owner.settings)?;
                 Ok(Principal {
                     account_id: owner.account.id,
+                    schemas_version: owner.account.schemas_version,
                     account: owner.account.slug,
                     connection: owner.connection,
                 })

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     InvalidFilter,
     InvalidPath,
     InvalidRule,
+    InvalidSchema,
     InvalidSetting,
     InvalidCsv,
     InvalidUser,
@@ -43,6 +44,7 @@ pub enum ErrorCode {
     EmailInUse,
     NoSeat,
     SeatsInUse,
+    SchemaInUse,
     // 412
     ChangedMeanwhile,
     // 413, 415, 429, 501, 503, 500
@@ -70,6 +72,7 @@ impl ErrorCode {
             | ErrorCode::InvalidFilter
             | ErrorCode::InvalidPath
             | ErrorCode::InvalidRule
+            | ErrorCode::InvalidSchema
             | ErrorCode::InvalidSetting
             | ErrorCode::InvalidCsv
             | ErrorCode::InvalidUser
@@ -88,7 +91,8 @@ impl ErrorCode {
             ErrorCode::Uniqueness
             | ErrorCode::EmailInUse
             | ErrorCode::NoSeat
-            | ErrorCode::SeatsInUse => 409,
+            | ErrorCode::SeatsInUse
+            | ErrorCode::SchemaInUse => 409,
             ErrorCode::ChangedMeanwhile => 412,
             ErrorCode::TooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -110,6 +114,7 @@ impl ErrorCode {
             ErrorCode::InvalidFilter => "invalid_filter",
             ErrorCode::InvalidPath => "invalid_path",
             ErrorCode::InvalidRule => "invalid_rule",
+            ErrorCode::InvalidSchema => "invalid_schema",
             ErrorCode::InvalidSetting => "invalid_setting",
             ErrorCode::InvalidCsv => "invalid_csv",
             ErrorCode::InvalidUser => "invalid_user",
@@ -129,6 +134,7 @@ impl ErrorCode {
             ErrorCode::EmailInUse => "email_in_use",
             ErrorCode::NoSeat => "no_seat",
             ErrorCode::SeatsInUse => "seats_in_use",
+            ErrorCode::SchemaInUse => "schema_in_use",
             ErrorCode::ChangedMeanwhile => "changed_meanwhile",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
@@ -263,6 +269,12 @@ pub(crate) fn scim_of_store(e: StoreError) -> ScimError {
         StoreError::Unique(UniqueKey::Email) => ScimError::EmailInUse {
             detail: "the email address is already in use by another account".into(),
         },
+        StoreError::Unique(UniqueKey::GroupName) => ScimError::uniqueness(
+            "displayName is already taken by another group in this account (names compare case-insensitively)",
+        ),
+        StoreError::Unique(UniqueKey::ExtValue) => ScimError::uniqueness(
+            "another resource of this account already holds this value of a unique custom attribute",
+        ),
         StoreError::Unique(UniqueKey::AccountSlug | UniqueKey::Other) => {
             ScimError::uniqueness("a resource with this value already exists")
         }
@@ -395,5 +407,9 @@ mod tests {
             ErrorCode::of_scim(&scim_of_store(StoreError::Unique(UniqueKey::UserName))),
             ErrorCode::Uniqueness
         );
+        let group = scim_of_store(StoreError::Unique(UniqueKey::GroupName));
+        assert_eq!(group.status(), 409);
+        assert_eq!(group.scim_type(), Some(crate::scim::ScimType::Uniqueness));
+        assert!(group.public_detail().contains("displayName"));
     }
 }

@@ -6,8 +6,10 @@ pub mod authz;
 pub mod conflicts;
 pub mod connections;
 pub mod error;
+pub mod extensions;
 pub mod import;
 pub mod input;
+pub mod licenses;
 pub mod limits;
 pub mod oauth;
 pub mod pools;
@@ -43,6 +45,8 @@ pub struct Engine {
     jwks: Arc<crate::auth::jwks::KeyCache>,
     /// Signing secrets read once (they never change): see `Engine::signing_secret`.
     secrets: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, Vec<u8>>>>,
+    /// Each account's schema registry (its extensions), as this replica last built it.
+    schemas: Arc<extensions::RegistryCache>,
 }
 
 impl Engine {
@@ -57,9 +61,11 @@ impl Engine {
             limits: Arc::default(),
             jwks: Arc::default(),
             secrets: Arc::default(),
+            schemas: Arc::default(),
         }
     }
 
+    /// The built-in schemas (no account's extensions): see `registry_for` for an account's.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -374,6 +374,7 @@ impl Engine {
         self.remember_settings(owner.account.id, &owner.connection, &owner.settings)?;
         Ok(Principal {
             account_id: owner.account.id,
+            schemas_version: owner.account.schemas_version,
             account: owner.account.slug,
             connection: owner.connection,
         })
@@ -397,6 +398,7 @@ impl Engine {
                     self.remember_settings(trust.account.id, &trust.connection, &trust.settings)?;
                     return Ok(Principal {
                         account_id: trust.account.id,
+                        schemas_version: trust.account.schemas_version,
                         account: trust.account.slug,
                         connection: trust.connection,
                     });

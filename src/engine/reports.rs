@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::auth::jwt::AdminPrincipal;
+use crate::store::resources::SharedGroupName;
 
 use super::error::EngineError;
 use super::Engine;
@@ -35,6 +36,14 @@ impl serde::Serialize for Table {
 }
 
 impl Engine {
+    /// The groups of every account that share a displayName with another group of their
+    /// account (named before names were unique), for `roster migrate` and `roster serve` to
+    /// list: rename all but one of each set.
+    pub async fn shared_group_names(&self) -> Result<Vec<SharedGroupName>, EngineError> {
+        let mut conn = self.store.read().await?;
+        Ok(conn.shared_group_names(None).await?)
+    }
+
     pub async fn report(&self, ap: &AdminPrincipal, name: &str) -> Result<Table, EngineError> {
         let now = self.clock.now();
         let since30 = crate::scim::query::timestamp(now - chrono::Duration::days(30));
@@ -94,6 +103,35 @@ impl Engine {
                     .map(|(k, s, n)| vec![json!(k), json!(s), json!(n)])
                     .collect(),
             },
+            // Attributes identity providers sent that no schema defines (ignored, each
+            // with a note in its request's sync-log entry): register an extension to keep
+            // one, or remove its mapping in the identity provider.
+            "unmapped" => Table {
+                name: "unmapped",
+                columns: vec![
+                    "connection",
+                    "resource_type",
+                    "attribute",
+                    "count",
+                    "first_seen",
+                    "last_seen",
+                ],
+                rows: tx
+                    .unmapped_report(account)
+                    .await?
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            json!(r.connection),
+                            json!(r.resource_type),
+                            json!(r.attribute),
+                            json!(r.count),
+                            json!(r.first_seen),
+                            json!(r.last_seen),
+                        ]
+                    })
+                    .collect(),
+            },
             "sync" => {
                 // Per day: entries by status, and requests refused with 429 (the sync log
                 // holds one `throttled` entry per connection per minute, with a count).
@@ -137,9 +175,28 @@ impl Engine {
                     rows,
                 }
             }
+            // Groups that share a displayName since before names were unique: each set
+            // to rename until one name is left per group.
+            "group_names" => Table {
+                name: "group_names",
+                columns: vec!["name", "id", "display_name", "created"],
+                rows: tx
+                    .shared_group_names(Some(account))
+                    .await?
+                    .into_iter()
+                    .map(|g| {
+                        vec![
+                            json!(g.name_lc),
+                            json!(g.id),
+                            json!(g.display_name),
+                            json!(g.created),
+                        ]
+                    })
+                    .collect(),
+            },
             other => {
                 return Err(EngineError::not_found(format!(
-                    "no report '{other}': the reports are seats, users, conflicts and sync"
+                    "no report '{other}': the reports are seats, users, conflicts, sync, unmapped and group_names"
                 )))
             }
         })

@@ -118,6 +118,7 @@ impl Engine {
         require_write(ap)?;
         let now = self.now();
         let mut tx = self.store.write().await?;
+        let mut filter_notes = vec![];
         match (&input.group, &input.filter) {
             (Some(g), None) => {
                 if tx
@@ -133,11 +134,12 @@ impl Engine {
                 }
             }
             (None, Some(f)) => {
-                let parsed = crate::scim::limits::parse_filter(f).map_err(|e| {
-                    EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.render(f))
-                })?;
-                let expr =
-                    compile_filter(self.registry(), ResourceKind::User, &parsed).map_err(|e| {
+                let parsed = crate::scim::limits::parse_filter_noted(f, &mut filter_notes)
+                    .map_err(|e| {
+                        EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.render(f))
+                    })?;
+                let reg = self.registry_in(&mut tx, ap.account_id).await?;
+                let expr = compile_filter(&reg, ResourceKind::User, &parsed).map_err(|e| {
                         EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
                     })?;
                 // Run its SQL once before storing it: a rule the database cannot evaluate
@@ -184,6 +186,9 @@ impl Engine {
             .await?;
         let mut draft = Draft::new(None, "rule", Some(&rule.id));
         draft.resource_type = Some("Rule");
+        for n in filter_notes {
+            draft.notes.push(n);
+        }
         draft.changes = vec![Change {
             attribute: "rule".into(),
             old: None,

@@ -70,7 +70,7 @@ pub struct Draft {
     pub resource_id: Option<String>,
     pub user_name: Option<String>,
     pub action: &'static str,
-    pub notes: Vec<String>,
+    pub notes: crate::scim::Notes,
     pub changes: Vec<Change>,
     pub seat_changes: Vec<SeatChange>,
     pub steps: Vec<String>,
@@ -163,7 +163,7 @@ pub fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<Change> {
 fn failure_advice(e: &ScimError) -> String {
     match ErrorCode::of_scim(e) {
         ErrorCode::EmailInUse => "The person has a user in another account. They must ask that account's admin to remove them, or contact support; the identity provider's next retry then succeeds.".into(),
-        ErrorCode::Uniqueness => "A user with this userName already exists in this account: match on it in the identity provider instead of creating it again.".into(),
+        ErrorCode::Uniqueness => format!("{} Match on it in the identity provider instead of creating it again, or change one of the two.", e.public_detail()),
         ErrorCode::NoSeat => "Add licenses to the product (or free a seat), then let the identity provider retry.".into(),
         ErrorCode::NotFound => "The resource no longer exists in Roster (deleted here or never created): let the identity provider create it again.".into(),
         ErrorCode::ChangedMeanwhile => "Someone changed the resource meanwhile: read it again and retry.".into(),
@@ -182,6 +182,8 @@ fn failure_advice(e: &ScimError) -> String {
         | ErrorCode::InvalidProduct
         | ErrorCode::InvalidEmail
         | ErrorCode::InvalidRule
+        | ErrorCode::InvalidSchema
+        | ErrorCode::SchemaInUse
         | ErrorCode::InvalidSetting
         | ErrorCode::InvalidCsv
         | ErrorCode::InvalidUser
@@ -292,7 +294,9 @@ pub fn row(
             draft
                 .seat_changes
                 .iter()
-                .map(|c| json!({"user_id": c.user_id, "product": c.product, "change": c.change}))
+                .map(|c| {
+                    json!({"user_id": c.user_id, "product": c.product, "change": c.change, "source": c.source})
+                })
                 .collect(),
         )
         .to_string(),
@@ -360,6 +364,7 @@ impl Engine {
         let at = self.now();
         let r = row(ctx, &at, draft, http_status, None);
         tx.insert_sync_log(account, &r).await?;
+        self.count_unmapped(tx, account, ctx, draft, &at).await?;
         for c in &draft.seat_changes {
             tx.insert_seat_event(account, &at, &c.product, &c.user_id, c.change)
                 .await?;
@@ -660,11 +665,16 @@ pub fn line(r: &SyncRow) -> String {
     let seats: Vec<String> = seats
         .iter()
         .map(|s| {
-            format!(
+            let mut seat = format!(
                 "{} {}",
                 s["product"].as_str().unwrap_or("?"),
                 s["change"].as_str().unwrap_or("?")
-            )
+            );
+            // Who the seat is for: a rule, the identity provider, or an admin (`manual`).
+            if let Some(source) = s["source"].as_str() {
+                seat.push_str(&format!(" ({source})"));
+            }
+            seat
         })
         .collect();
     let mut out = format!(

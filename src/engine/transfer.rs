@@ -9,6 +9,7 @@ use validator::Validate;
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::auth::Principal;
+use crate::scim::Notes;
 use crate::scim::patch;
 use crate::scim::resource::{self, Stored};
 use crate::scim::{ResourceKind, ScimError};
@@ -97,7 +98,7 @@ impl Engine {
         let current = self.load_user(&mut tx, p, user).await?;
         let result = if retain {
             let mut doc = with_new_email(&current.doc, email);
-            resource::finish(self.registry(), ResourceKind::User, &mut doc)?;
+            resource::finish(&*self.registry_at(&mut tx, p.account_id, p.schemas_version).await?, ResourceKind::User, &mut doc)?;
             let applied = patch::Applied {
                 doc,
                 members: vec![],
@@ -109,7 +110,7 @@ impl Engine {
                     ResourceKind::User,
                     &current,
                     applied,
-                    vec![],
+                    Notes::default(),
                     false,
                 )
                 .await?;
@@ -188,6 +189,7 @@ impl Engine {
                 user_id: target.clone(),
                 product: seat.product.clone(),
                 change: "moved",
+                source: "manual",
             });
         }
         // The old user is suspended: what it still holds (products the target already had)
@@ -199,7 +201,7 @@ impl Engine {
             members: vec![],
         };
         let old = self
-            .write_patched(tx, p, ResourceKind::User, from, applied, vec![], false)
+            .write_patched(tx, p, ResourceKind::User, from, applied, Notes::default(), false)
             .await?;
         changes.extend(old.seat_changes);
         let set = self.rule_set(tx, p.account_id).await?;

@@ -200,8 +200,9 @@ impl Engine {
             count: count.map(str::to_string),
             ..Default::default()
         };
+        let reg = self.registry_for(ap.account_id, ap.schemas_version).await?;
         let q = params
-            .compile(self.registry(), ResourceKind::User)
+            .compile(&reg, ResourceKind::User)
             .map_err(|e| match e.scim_type() {
                 Some(ScimType::InvalidFilter) => {
                     EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())

@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::scim::list::{list_response, ListParams};
 use crate::scim::projection::Projection;
 use crate::scim::resource::{self, etag, Stored};
-use crate::scim::{ResourceKind, ScimError};
+use crate::scim::{Registry, ResourceKind, ScimError};
 
 use super::body::{read_bytes, stalled_detail, BodyError, BodyTimeout};
 use super::{error_response, scim_json};
@@ -43,7 +43,8 @@ async fn route(
     let first = segments.first().map(|s| s.to_ascii_lowercase());
     let base = base_url(req);
 
-    // Discovery is open: it says what the server can do, nothing about any account.
+    // Discovery is open: without a credential it shows the built-in schemas; with an
+    // account's token it also shows the extensions that account registered.
     match (first.as_deref(), segments.get(1).copied(), segments.len()) {
         (Some("serviceproviderconfig"), None, 1) => {
             allow(&method, &[Method::GET], "GET")?;
@@ -54,7 +55,7 @@ async fn route(
         }
         (Some("resourcetypes"), id, _) if segments.len() <= 2 => {
             allow(&method, &[Method::GET], "GET")?;
-            let docs = engine.registry().resource_type_docs();
+            let docs = discovery_registry(req, engine).await?.resource_type_docs();
             return Ok(match id {
                 None => {
                     let items = docs
@@ -72,7 +73,7 @@ async fn route(
                                 .is_some_and(|x| x.eq_ignore_ascii_case(id))
                         })
                         .ok_or_else(|| ScimError::not_found(format!("no resource type {id}")))?;
-                    scim_json(StatusCode::OK, &with_location(doc, &base))
+                    scim_json(StatusCode::OK, &with_location(&doc, &base))
                 }
             });
         }
@@ -80,8 +81,8 @@ async fn route(
             allow(&method, &[Method::GET], "GET")?;
             return Ok(match id {
                 None => {
-                    let items = engine
-                        .registry()
+                    let reg = discovery_registry(req, engine).await?;
+                    let items = reg
                         .schema_docs()
                         .into_iter()
                         .map(|d| as_map(&with_location(d, &base)))
@@ -89,8 +90,8 @@ async fn route(
                     scim_json(StatusCode::OK, &list_response(items.len() as u64, 1, items))
                 }
                 Some(id) => {
-                    let doc = engine
-                        .registry()
+                    let reg = discovery_registry(req, engine).await?;
+                    let doc = reg
                         .schema_doc(id)
                         .ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
                     scim_json(StatusCode::OK, &with_location(doc, &base))
@@ -132,6 +133,9 @@ async fn route(
             let out = engine.bulk(p, &body, &base, ctx).await?;
             Ok(scim_json(StatusCode::OK, &out))
         }
+        (Some("licenses"), id, n) if n <= 2 => {
+            super::licenses::serve(req, engine, p, id, &query, &base, ctx).await
+        }
         (Some("me"), None, 1) => Err(ScimError::NotImplemented {
             detail: "/Me is not available to identity-provider tokens: they act for an account, not a user".into(),
         }),
@@ -141,7 +145,11 @@ async fn route(
 
 /// The one method policy of the SCIM surface: an endpoint that exists but does not take the
 /// method is a 405 with an `Allow` header, wherever it is.
-fn allow(method: &Method, allowed: &[Method], allow: &'static str) -> Result<(), ScimError> {
+pub(super) fn allow(
+    method: &Method,
+    allowed: &[Method],
+    allow: &'static str,
+) -> Result<(), ScimError> {
     if allowed.contains(method) {
         Ok(())
     } else {
@@ -149,6 +157,20 @@ fn allow(method: &Method, allowed: &[Method], allow: &'static str) -> Result<(),
             detail: format!("method {method} is not supported here; use {allow}"),
             allow,
         })
+    }
+}
+
+/// The schemas discovery shows: the account's when the request carries a credential (a
+/// wrong one is refused, not ignored), else the built-in ones.
+async fn discovery_registry(
+    req: &HttpRequest,
+    engine: &Engine,
+) -> Result<std::sync::Arc<Registry>, ScimError> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let p = authenticate(req, engine).await?;
+        engine.registry_of(&p).await
+    } else {
+        Ok(engine.builtin_registry())
     }
 }
 
@@ -191,9 +213,10 @@ async fn collection(
         Method::POST => {
             let body = read_json(req, payload, MAX_BODY).await?;
             let out = engine.create(p, kind, &body, ctx).await?;
-            let projection = projection(engine, kind, query);
+            let reg = engine.registry_of(p).await?;
+            let projection = projection(&reg, kind, query);
             let mut resp = resource_response(
-                engine,
+                &reg,
                 StatusCode::CREATED,
                 &out.resource,
                 &projection,
@@ -228,7 +251,8 @@ async fn one(
     base: &str,
     ctx: &Ctx,
 ) -> Result<HttpResponse, ScimError> {
-    let projection = projection(engine, kind, query);
+    let reg = engine.registry_of(p).await?;
+    let projection = projection(&reg, kind, query);
     match *req.method() {
         Method::GET => {
             let found = engine.get(p, kind, id, &projection, ctx).await?;
@@ -240,7 +264,7 @@ async fn one(
                 }
             }
             Ok(resource_response(
-                engine,
+                &reg,
                 StatusCode::OK,
                 &found,
                 &projection,
@@ -252,7 +276,7 @@ async fn one(
             let if_match = if_match(req, engine, p, kind, id, ctx).await?;
             let out = engine.replace(p, kind, id, &body, if_match, ctx).await?;
             Ok(resource_response(
-                engine,
+                &reg,
                 StatusCode::OK,
                 &out.resource,
                 &projection,
@@ -275,7 +299,7 @@ async fn one(
                     .finish());
             }
             Ok(resource_response(
-                engine,
+                &reg,
                 StatusCode::OK,
                 &out.resource,
                 &projection,
@@ -325,6 +349,7 @@ async fn list(
         Some(k) => vec![k],
         None => vec![ResourceKind::User, ResourceKind::Group],
     };
+    let reg = engine.registry_of(p).await?;
     let mut total = 0u64;
     let mut resources = vec![];
     let mut start_index = 1;
@@ -332,7 +357,7 @@ async fn list(
     let mut remaining = 0u64;
     let mut last_error = None;
     for k in kinds.iter().copied() {
-        let mut q = match params.compile(engine.registry(), k) {
+        let mut q = match params.compile(&reg, k) {
             Ok(q) => q,
             Err(e)
                 if kinds.len() > 1
@@ -357,7 +382,7 @@ async fn list(
         remaining = remaining.saturating_sub(items.len() as u64);
         offset = Some(off.saturating_sub(n));
         for item in items {
-            resources.push(render(engine, &item, &q.projection, base));
+            resources.push(render(&reg, &item, &q.projection, base));
         }
     }
     if offset.is_none() {
@@ -372,23 +397,23 @@ async fn list(
 }
 
 fn render(
-    engine: &Engine,
+    reg: &Registry,
     stored: &Stored,
     projection: &Projection,
     base: &str,
 ) -> serde_json::Map<String, Value> {
     let full = resource::render(stored, base);
-    projection.apply(engine.registry(), stored.kind, full)
+    projection.apply(reg, stored.kind, full)
 }
 
 fn resource_response(
-    engine: &Engine,
+    reg: &Registry,
     status: StatusCode,
     stored: &Stored,
     projection: &Projection,
     base: &str,
 ) -> HttpResponse {
-    let body = Value::Object(render(engine, stored, projection, base));
+    let body = Value::Object(render(reg, stored, projection, base));
     let mut resp = scim_json(status, &body);
     if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
         resp.headers_mut().insert(header::ETAG, v);
@@ -400,7 +425,7 @@ fn location(stored: &Stored, base: &str) -> String {
     format!("{base}/{}/{}", stored.kind.endpoint(), stored.id)
 }
 
-fn projection(engine: &Engine, kind: ResourceKind, query: &[(String, String)]) -> Projection {
+fn projection(reg: &Registry, kind: ResourceKind, query: &[(String, String)]) -> Projection {
     let get = |name: &str| {
         query
             .iter()
@@ -408,7 +433,7 @@ fn projection(engine: &Engine, kind: ResourceKind, query: &[(String, String)]) -
             .map(|(_, v)| v.as_str())
     };
     Projection::parse(
-        engine.registry(),
+        reg,
         kind,
         get("attributes"),
         get("excludedAttributes"),
@@ -526,7 +551,8 @@ async fn if_match(
                 ResourceKind::User => "groups",
                 ResourceKind::Group => "members",
             };
-            let lean = Projection::parse(engine.registry(), kind, None, Some(refs));
+            let reg = engine.registry_of(p).await?;
+            let lean = Projection::parse(&reg, kind, None, Some(refs));
             let current = engine.get(p, kind, id, &lean, ctx).await?.version;
             Ok(Some(if versions.contains(&current) {
                 current

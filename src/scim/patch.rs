@@ -112,10 +112,15 @@ fn parse_operation(op: &Value, notes: &mut Notes) -> Result<Operation, ScimError
     let path = match field(obj, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(
-            super::limits::parse_path(s)
-                .map_err(|e| ScimError::invalid_path(format!("invalid path \"{s}\": {e}")))?,
-        ),
+        Some(Value::String(s)) => {
+            let mut read = vec![];
+            let path = super::limits::parse_path_noted(s, &mut read)
+                .map_err(|e| ScimError::invalid_path(format!("invalid path \"{s}\": {e}")))?;
+            for n in read {
+                notes.push(n);
+            }
+            Some(path)
+        }
         Some(_) => return Err(ScimError::invalid_path("\"path\" must be a string")),
     };
     let value = field(obj, "value").cloned();
@@ -190,6 +195,7 @@ fn apply_one(
         for (key, v) in obj {
             match resolve_key(reg, kind, key, notes)? {
                 Key::Skip => {}
+                Key::Unmapped => resource::unmapped(key, v, notes),
                 Key::Members => out.members.push(member_op(op.op, v)?),
                 Key::Extension(urn) => {
                     let Some(inner) = v.as_object() else {
@@ -198,10 +204,11 @@ fn apply_one(
                         )));
                     };
                     for (k, v) in inner {
-                        if let Key::Attr(loc) =
-                            resolve_key(reg, kind, &format!("{urn}:{k}"), notes)?
-                        {
-                            write(&mut out.doc, op.op, &loc, None, v, notes)?;
+                        let full = format!("{urn}:{k}");
+                        match resolve_key(reg, kind, &full, notes)? {
+                            Key::Attr(loc) => write(&mut out.doc, op.op, &loc, None, v, notes)?,
+                            Key::Unmapped => notes.unmapped(&full),
+                            _ => {}
                         }
                     }
                 }
@@ -216,12 +223,17 @@ fn apply_one(
         notes.push("password dropped: Roster never stores passwords".into());
         return Ok(());
     }
-    let target = reg.resolve(
+    // A path in no schema of the account is ignored with a note, as an unknown attribute
+    // of a POST is: refusing it would fail the identity provider's whole sync cycle.
+    let Ok(target) = reg.resolve(
         kind,
         attr.uri.as_deref(),
         &attr.name,
         attr.sub_attr.as_deref(),
-    )?;
+    ) else {
+        notes.unmapped(&attr.to_string());
+        return Ok(());
+    };
     let res = match target {
         Target::Extension(schema) => {
             let urn = schema.id.as_str();
@@ -237,10 +249,11 @@ fn apply_one(
                         )));
                     };
                     for (k, v) in inner {
-                        if let Key::Attr(loc) =
-                            resolve_key(reg, kind, &format!("{urn}:{k}"), notes)?
-                        {
-                            write(&mut out.doc, op.op, &loc, None, v, notes)?;
+                        let full = format!("{urn}:{k}");
+                        match resolve_key(reg, kind, &full, notes)? {
+                            Key::Attr(loc) => write(&mut out.doc, op.op, &loc, None, v, notes)?,
+                            Key::Unmapped => notes.unmapped(&full),
+                            _ => {}
                         }
                     }
                     Ok(())
@@ -279,14 +292,23 @@ fn apply_one(
         sub: None,
     };
     let filter = path.filter.as_ref();
-    if filter.is_some() && !res.attr.multi_valued {
-        return Err(ScimError::invalid_path(format!(
-            "'{}' is not multi-valued; a value filter does not apply",
-            res.attr.name
-        )));
+    if let (Some(f), false) = (filter, res.attr.multi_valued) {
+        if res.attr.ty != AttrType::Complex {
+            return Err(ScimError::invalid_path(format!(
+                "'{}' is not multi-valued; a value filter does not apply",
+                res.attr.name
+            )));
+        }
+        return singular_filtered(&mut out.doc, op.op, &loc, f, sub, value, &shown, notes);
     }
     match op.op {
-        OpKind::Remove => remove(&mut out.doc, &loc, filter, sub, op.value.as_ref(), &shown),
+        OpKind::Remove => {
+            // Values listed for removal are read as values to add would be (Entra's roles).
+            let listed = op.value.as_ref().map(|v| {
+                super::roles::decode(res.attr, v, &shown, notes).unwrap_or_else(|| v.clone())
+            });
+            remove(&mut out.doc, &loc, filter, sub, listed.as_ref(), &shown)
+        }
         _ => match (filter, sub) {
             (None, None) => write(&mut out.doc, op.op, &loc, None, value, notes),
             (None, Some(sub)) => {
@@ -454,6 +476,99 @@ fn write_filtered(
     items.retain(|i| !matches!(i, Value::Object(o) if o.is_empty()));
     if items.is_empty() {
         c.remove(&attr.name);
+    }
+    Ok(())
+}
+
+/// A value filter on a singular complex attribute, as Entra sends it:
+/// `manager[value eq "id"]`. The filter selects the one value when it matches. `remove`
+/// clears a matching value (or its sub-attribute) and leaves another one alone. `add` and
+/// `replace` write when the value matches, or when there is none: the new value then starts
+/// from the filter's `eq` terms, as a filtered add on an absent element does. A value that
+/// is there and does not match is `noTarget`: writing over it would change what the client
+/// did not select.
+#[allow(clippy::too_many_arguments)]
+fn singular_filtered(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    loc: &Loc<'_>,
+    filter: &Filter,
+    sub: Option<&Attribute>,
+    value: &Value,
+    shown: &str,
+    notes: &mut Notes,
+) -> Result<(), ScimError> {
+    let attr = loc.attr;
+    let c = container(doc, loc.ext);
+    let current = match c.get(&attr.name) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some((v.clone(), matches(attr, v, filter)?)),
+    };
+    let mut obj = match (op, current) {
+        (OpKind::Remove, Some((Value::Object(mut o), true))) => {
+            match sub {
+                Some(s) => {
+                    o.remove(&s.name);
+                }
+                None => o.clear(),
+            }
+            o
+        }
+        // Nothing there, or not the value the filter selects: nothing to remove.
+        (OpKind::Remove, _) => return Ok(()),
+        (_, Some((_, false))) => {
+            return Err(ScimError::no_target(format!(
+                "'{shown}' selects nothing: '{}' holds another value",
+                attr.name
+            )))
+        }
+        (_, Some((Value::Object(o), true))) => {
+            let new = match sub {
+                Some(s) => attr_value(s, value, shown, notes)?,
+                None => attr_value(attr, value, shown, notes)?,
+            };
+            let mut o = o;
+            match (sub, new) {
+                (Some(s), v) => set_or_remove(&mut o, &s.name, v),
+                (None, Some(Value::Object(n))) if op == OpKind::Add => o.extend(n),
+                (None, Some(Value::Object(n))) => o = n,
+                (None, _) if op == OpKind::Replace => o.clear(),
+                (None, _) => {}
+            }
+            o
+        }
+        // Nothing there (a stored value is always an object, so nothing else reaches here).
+        _ => {
+            let new = match sub {
+                Some(s) => attr_value(s, value, shown, notes)?,
+                None => attr_value(attr, value, shown, notes)?,
+            };
+            let Some(new) = new else {
+                return Ok(());
+            };
+            let mut o = Map::new();
+            for (eq, lit) in filter_equalities(attr, filter) {
+                let at = format!("{}.{}", attr.name, eq.name);
+                if let Some(v) = attr_value(eq, &lit, &at, notes)? {
+                    o.insert(eq.name.clone(), v);
+                }
+            }
+            match (sub, new) {
+                (Some(s), v) => {
+                    o.insert(s.name.clone(), v);
+                }
+                (None, Value::Object(n)) => o.extend(n),
+                (None, _) => {}
+            }
+            notes.push(format!("'{shown}' matched nothing; set a new value"));
+            o
+        }
+    };
+    obj.retain(|_, v| !v.is_null());
+    if obj.is_empty() {
+        c.remove(&attr.name);
+    } else {
+        c.insert(attr.name.clone(), Value::Object(std::mem::take(&mut obj)));
     }
     Ok(())
 }
@@ -764,7 +879,7 @@ mod tests {
 
     fn run(kind: ResourceKind, doc: Value, body: Value) -> Result<Applied, ScimError> {
         let reg = Registry::load().unwrap();
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let ops = parse_request(&body, &mut notes)?;
         let Value::Object(doc) = doc else { panic!() };
         apply(&reg, kind, &doc, &ops, &mut notes)
@@ -970,6 +1085,155 @@ mod tests {
         assert_eq!(
             out.doc.get("emails"),
             Some(&json!([{"primary": true, "value": "w@x.com"}]))
+        );
+    }
+
+    const ENT: &str = crate::scim::ENTERPRISE_USER_SCHEMA;
+
+    fn managed_by(id: &str) -> Value {
+        user(json!({ENT: {"department": "Sales", "manager": {"value": id}}}))
+    }
+
+    fn op(op: &str, path: &str, value: Option<Value>) -> Value {
+        let mut o = json!({"op": op, "path": path});
+        if let Some(v) = value {
+            o["value"] = v;
+        }
+        json!({"Operations": [o]})
+    }
+
+    #[test]
+    fn remove_manager_by_value_filter_clears_only_a_matching_manager() {
+        for path in [
+            "manager[value eq \"m1\"]",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager[value eq \"m1\"]",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Manager[Value EQ \"m1\"]",
+        ] {
+            let out = run(ResourceKind::User, managed_by("m1"), op("remove", path, None)).unwrap();
+            assert_eq!(out.doc.get(ENT), Some(&json!({"department": "Sales"})), "{path}");
+        }
+        // The extension goes from `schemas` when nothing is left in it.
+        let out = run(
+            ResourceKind::User,
+            user(json!({ENT: {"manager": {"value": "m1"}}})),
+            op("remove", "manager[value eq \"m1\"]", None),
+        )
+        .unwrap();
+        assert!(out.doc.get(ENT).is_none());
+        assert_eq!(out.doc["schemas"], json!([crate::scim::USER_SCHEMA]));
+        // Another manager, or none: nothing happens.
+        let out = run(
+            ResourceKind::User,
+            managed_by("m2"),
+            op("remove", "manager[value eq \"m1\"]", None),
+        )
+        .unwrap();
+        assert_eq!(out.doc.get(ENT), managed_by("m2").get(ENT));
+        let out = run(
+            ResourceKind::User,
+            user(json!({})),
+            op("remove", "manager[value eq \"m1\"]", None),
+        )
+        .unwrap();
+        assert!(out.doc.get(ENT).is_none());
+    }
+
+    #[test]
+    fn add_and_replace_with_a_manager_filter() {
+        // Absent: made from the filter, like a filtered add on an absent element.
+        let out = run(
+            ResourceKind::User,
+            user(json!({})),
+            op("add", "manager[value eq \"m1\"]", Some(json!({"value": "m1"}))),
+        )
+        .unwrap();
+        assert_eq!(out.doc.get(ENT), Some(&json!({"manager": {"value": "m1"}})));
+        let out = run(
+            ResourceKind::User,
+            user(json!({})),
+            op("replace", "manager[value eq \"m1\"]", Some(json!("m1"))),
+        )
+        .unwrap();
+        assert_eq!(out.doc.get(ENT), Some(&json!({"manager": {"value": "m1"}})));
+        // Matching: the value is written.
+        let out = run(
+            ResourceKind::User,
+            managed_by("m1"),
+            op("replace", "manager[value eq \"m1\"]", Some(json!({"value": "m2"}))),
+        )
+        .unwrap();
+        assert_eq!(out.doc[ENT]["manager"], json!({"value": "m2"}));
+        let out = run(
+            ResourceKind::User,
+            managed_by("m1"),
+            op("replace", "manager[value eq \"m1\"].value", Some(json!("m3"))),
+        )
+        .unwrap();
+        assert_eq!(out.doc[ENT]["manager"], json!({"value": "m3"}));
+        // Another manager: the filter selects nothing, and nothing is overwritten.
+        let e = run(
+            ResourceKind::User,
+            managed_by("m2"),
+            op("replace", "manager[value eq \"m1\"]", Some(json!("m3"))),
+        )
+        .unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::scim::ScimType::NoTarget));
+        // A filter on a singular simple attribute still makes no sense.
+        let e = run(
+            ResourceKind::User,
+            user(json!({"title": "x"})),
+            op("remove", "title[value eq \"x\"]", None),
+        )
+        .unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::scim::ScimType::InvalidPath));
+    }
+
+    #[test]
+    fn entra_app_roles_are_decoded_on_add_and_remove() {
+        let assignment = |id: &str, value: &str| {
+            json!({"value": format!(
+                "{{\"id\":\"{id}\",\"value\":\"{value}\",\"displayName\":\"{value} role\"}}"
+            )})
+        };
+        let out = run(
+            ResourceKind::User,
+            user(json!({})),
+            op(
+                "Add",
+                "roles",
+                Some(json!([assignment("a1", "Admin"), assignment("a2", "Reader")])),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            out.doc["roles"],
+            json!([
+                {"value": "Admin", "display": "Admin role"},
+                {"value": "Reader", "display": "Reader role"}
+            ])
+        );
+        let out = run(
+            ResourceKind::User,
+            Value::Object(out.doc),
+            op("remove", "roles", Some(json!([assignment("a1", "Admin")]))),
+        )
+        .unwrap();
+        assert_eq!(
+            out.doc["roles"],
+            json!([{"value": "Reader", "display": "Reader role"}])
+        );
+        // A path-less replace with the whole list as one string of JSON.
+        let out = run(
+            ResourceKind::User,
+            user(json!({})),
+            json!({"Operations": [{"op": "replace", "value": {
+                "roles": "[{\"id\":\"a3\",\"value\":\"Writer\",\"displayName\":\"Writer\"}]"
+            }}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            out.doc["roles"],
+            json!([{"value": "Writer", "display": "Writer"}])
         );
     }
 

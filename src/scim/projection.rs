@@ -100,15 +100,19 @@ impl Projection {
                 }
             }
         }
-        // `schemas` lists the extensions the projected resource still holds.
-        let present: Vec<String> = reg
-            .extensions(kind)
-            .iter()
-            .filter(|e| !out.contains_key(&e.id))
-            .map(|e| e.id.clone())
-            .collect();
+        // `schemas` lists the core schema and the extensions the projected resource still
+        // holds (not one the account has since removed).
+        let core = reg.core(kind).id.as_str();
+        let held: Vec<bool> = match out.get("schemas") {
+            Some(Value::Array(schemas)) => schemas
+                .iter()
+                .map(|s| s.as_str().is_some_and(|s| s == core || out.contains_key(s)))
+                .collect(),
+            _ => vec![],
+        };
         if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
-            schemas.retain(|s| !s.as_str().is_some_and(|s| present.iter().any(|p| p == s)));
+            let mut keep = held.into_iter();
+            schemas.retain(|_| keep.next().unwrap_or(false));
         }
         out
     }

@@ -54,6 +54,9 @@ pub enum Field {
     Column(Column),
     /// A path of keys into the resource document.
     Doc(Vec<String>),
+    /// A singular custom attribute's indexed value (sort keys only; filters read
+    /// [`Set::Ext`]): the key of [`crate::scim::extension::index_key`].
+    Ext(String),
     /// Inside [`Expr::Any`]: a sub-attribute of the element, or the element itself.
     Elem(Option<String>),
 }
@@ -71,6 +74,9 @@ pub enum Set {
     Groups,
     /// A user's seats (Roster's user extension).
     Seats,
+    /// The indexed values of a custom extension attribute (see `scim::extension`): one for
+    /// a singular attribute, one per element of a multi-valued one.
+    Ext { key: String, singular: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +137,23 @@ pub fn compile_filter(reg: &Registry, kind: ResourceKind, f: &Filter) -> Result<
         },
         Filter::Compare { path, op, value } => match resolve(reg, kind, path)? {
             Place::Scalar(field, attr) => comparison(field, attr, *op, value, &path.to_string())?,
+            Place::Multi(set @ Set::Ext { singular: true, .. }, attr, None) => {
+                // A singular custom attribute: `ne` and `eq null` match resources without it,
+                // as they do for any other singular attribute.
+                let any = |cond: Option<Expr>| Expr::Any {
+                    set: set.clone(),
+                    cond: cond.map(Box::new),
+                };
+                match (op, value) {
+                    (CompareOp::Eq, CompValue::Null) => Expr::Not(Box::new(any(None))),
+                    (CompareOp::Ne, CompValue::Null) => any(None),
+                    (CompareOp::Ne, v) => {
+                        let eq = comparison(Field::Elem(None), attr, CompareOp::Eq, v, &path.to_string())?;
+                        Expr::Not(Box::new(any(Some(eq))))
+                    }
+                    (op, v) => any(Some(comparison(Field::Elem(None), attr, *op, v, &path.to_string())?)),
+                }
+            }
             Place::Multi(set, attr, sub) => {
                 // `emails co "x"` compares the elements' `value`.
                 let (elem_attr, elem_field) = match sub {
@@ -261,6 +284,11 @@ fn resolve<'r>(
             res.sub.unwrap_or(res.attr),
         ));
     }
+    if let Some(urn) = res.ext.filter(|u| reg.is_custom(kind, u)) {
+        if let Some(place) = custom_place(urn, res.attr, res.sub, path)? {
+            return Ok(place);
+        }
+    }
     if res.ext == Some(super::ROSTER_USER_SCHEMA) {
         return Ok(match (name, res.sub) {
             ("status", _) => Place::Scalar(Field::Column(Column::Status), res.attr),
@@ -293,9 +321,17 @@ fn resolve<'r>(
         return Ok(Place::Scalar(Field::Column(c), res.attr));
     }
     match (res.attr.ty, res.sub) {
-        (AttrType::Complex, None) => Err(ScimError::invalid_filter(format!(
-            "'{path}' is complex: name a sub-attribute, e.g. '{path}.value'"
-        ))),
+        // `manager eq "id"`: a singular complex attribute with a `value` is compared (and
+        // tested for presence, and sorted) by that value.
+        (AttrType::Complex, None) => match res.attr.sub("value") {
+            Some(value) => Ok(Place::Scalar(
+                Field::Doc(doc_path(res.ext, name, Some(&value.name))),
+                value,
+            )),
+            None => Err(ScimError::invalid_filter(format!(
+                "'{path}' is complex: name a sub-attribute"
+            ))),
+        },
         (_, Some(sub)) => Ok(Place::Scalar(
             Field::Doc(doc_path(res.ext, name, Some(&sub.name))),
             sub,
@@ -305,6 +341,39 @@ fn resolve<'r>(
             res.attr,
         )),
     }
+}
+
+/// Where a custom extension attribute is read: its indexed values, except for a multi-valued
+/// complex attribute (not indexed: `None`, read in the document like any other).
+fn custom_place<'r>(
+    urn: &str,
+    attr: &'r Attribute,
+    sub: Option<&'r Attribute>,
+    path: &AttrPath,
+) -> Result<Option<Place<'r>>, ScimError> {
+    if !super::extension::indexed(attr) {
+        return Ok(None);
+    }
+    let (leaf, key) = match (attr.ty, sub) {
+        (AttrType::Complex, Some(s)) => (s, super::extension::index_key(urn, &attr.name, Some(&s.name))),
+        (AttrType::Complex, None) => match attr.sub("value") {
+            Some(s) => (s, super::extension::index_key(urn, &attr.name, Some(&s.name))),
+            None => {
+                return Err(ScimError::invalid_filter(format!(
+                    "'{path}' is complex: name a sub-attribute"
+                )))
+            }
+        },
+        (_, _) => (attr, super::extension::index_key(urn, &attr.name, None)),
+    };
+    Ok(Some(Place::Multi(
+        Set::Ext {
+            key,
+            singular: !attr.multi_valued,
+        },
+        leaf,
+        None,
+    )))
 }
 
 fn doc_path(ext: Option<&str>, name: &str, sub: Option<&str>) -> Vec<String> {
@@ -324,6 +393,7 @@ static SCHEMAS_ATTR: std::sync::LazyLock<Attribute> = std::sync::LazyLock::new(|
     case_exact: false,
     mutability: super::schema::Mutability::ReadOnly,
     returned: super::schema::Returned::Always,
+    uniqueness: super::schema::Uniqueness::None,
     sub_attributes: vec![],
 });
 
@@ -443,6 +513,15 @@ pub fn compile_sort(
                 descending,
             })
         }
+        Place::Multi(Set::Ext { key, singular: true }, attr, None) => {
+            let ty = value_type(attr)
+                .map_err(|e| ScimError::invalid_value(format!("sortBy '{sort_by}' {e}")))?;
+            Ok(Sort {
+                field: Field::Ext(key),
+                ty,
+                descending,
+            })
+        }
         Place::Multi(..) => Err(ScimError::invalid_value(format!(
             "sortBy '{sort_by}' is multi-valued; sort by a singular attribute"
         ))),
@@ -498,6 +577,31 @@ mod tests {
             compile(ResourceKind::User, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"m\"").unwrap(),
             Expr::Cmp { field: Field::Doc(ref p), .. } if p.len() == 3
         ));
+    }
+
+    #[test]
+    fn a_singular_complex_attribute_compares_its_value() {
+        let by_value = compile(
+            ResourceKind::User,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"M1\"",
+        )
+        .unwrap();
+        for f in [
+            "manager eq \"M1\"",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"M1\"",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Manager EQ \"M1\"",
+        ] {
+            assert_eq!(compile(ResourceKind::User, f).unwrap(), by_value, "{f}");
+        }
+        assert!(matches!(
+            compile(ResourceKind::User, "manager pr").unwrap(),
+            Expr::Present(Field::Doc(ref p)) if p.last().map(String::as_str) == Some("value")
+        ));
+        let reg = Registry::load().unwrap();
+        assert!(compile_sort(&reg, ResourceKind::User, "manager", false).is_ok());
+        // Without a `value` sub-attribute there is nothing to compare.
+        let e = compile(ResourceKind::User, "name eq \"x\"").unwrap_err();
+        assert!(e.to_string().contains("name a sub-attribute"), "{e}");
     }
 
     #[test]

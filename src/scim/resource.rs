@@ -84,6 +84,7 @@ pub fn normalise(
     for (key, value) in obj {
         match resolve_key(reg, kind, key, notes)? {
             Key::Skip => {}
+            Key::Unmapped => unmapped(key, value, notes),
             Key::Members => members = Some(member_ids(value)?),
             Key::Extension(urn) => {
                 let Some(inner) = value.as_object() else {
@@ -99,6 +100,7 @@ pub fn normalise(
                     match resolve_key(reg, kind, &full, notes)? {
                         Key::Attr(loc) => set_value(&mut doc, &loc, v, notes)?,
                         Key::Skip => {}
+                        Key::Unmapped => notes.unmapped(&full),
                         Key::Members | Key::Extension(_) => {
                             notes.push(format!("ignored '{k}' inside '{key}'"));
                         }
@@ -175,6 +177,25 @@ pub fn finish(
     }
     // Empty extension objects are the same as absent ones.
     doc.retain(|_, v| !matches!(v, Value::Object(o) if o.is_empty()));
+    // An extension the resource uses brings its required attributes.
+    for ext in reg.extensions(kind) {
+        let Some(Value::Object(values)) = doc.get(&ext.id) else {
+            continue;
+        };
+        if let Some(attr) = ext
+            .attributes
+            .iter()
+            .find(|a| a.required && !values.contains_key(&a.name))
+        {
+            return Err(ScimError::invalid_value(format!(
+                "'{}:{}' is required when a {} uses {}",
+                ext.id,
+                attr.name,
+                kind.name(),
+                ext.id
+            )));
+        }
+    }
     let mut schemas = vec![Value::from(core.id.as_str())];
     for ext in reg.extensions(kind) {
         if doc.contains_key(&ext.id) {
@@ -187,8 +208,10 @@ pub fn finish(
 
 /// Where a key of an input object leads.
 pub(crate) enum Key<'r> {
-    /// Read-only, unknown or dropped: the note says which.
+    /// Read-only or dropped: the note says which.
     Skip,
+    /// In no schema of the account: the caller notes it ([`unmapped`]).
+    Unmapped,
     /// A group's `members`: kept out of the document.
     Members,
     /// A whole extension object.
@@ -221,8 +244,7 @@ pub(crate) fn resolve_key<'r>(
     let path = match super::limits::parse_path(key) {
         Ok(p) if p.filter.is_none() => p,
         _ => {
-            notes.push(format!("ignored unknown attribute '{key}'"));
-            return Ok(Key::Skip);
+            return Ok(Key::Unmapped);
         }
     };
     let attr = &path.attr;
@@ -233,10 +255,7 @@ pub(crate) fn resolve_key<'r>(
         attr.sub_attr.as_deref(),
     ) {
         Ok(t) => t,
-        Err(_) => {
-            notes.push(format!("ignored unknown attribute '{key}'"));
-            return Ok(Key::Skip);
-        }
+        Err(_) => return Ok(Key::Unmapped),
     };
     let res = match target {
         Target::Extension(schema) => return Ok(Key::Extension(schema.id.as_str())),
@@ -277,6 +296,20 @@ pub(crate) fn resolve_key<'r>(
         attr: res.attr,
         sub: res.sub,
     }))
+}
+
+/// Notes an input key no schema defines. An object under an unknown URN is an extension
+/// the account has not registered: each of its attributes is named (`urn:...:User:costCenter`),
+/// as an identity provider's mapping names them.
+pub(crate) fn unmapped(key: &str, value: &Value, notes: &mut Notes) {
+    match value.as_object() {
+        Some(inner) if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) && !inner.is_empty() => {
+            for k in inner.keys() {
+                notes.unmapped(&format!("{key}:{k}"));
+            }
+        }
+        _ => notes.unmapped(key),
+    }
 }
 
 fn canonical_key(name: &str, ext: Option<&str>, sub: Option<&str>) -> String {
@@ -403,6 +436,9 @@ pub(crate) fn attr_value(
     path: &str,
     notes: &mut Notes,
 ) -> Result<Option<Value>, ScimError> {
+    // Entra's app roles arrive as JSON text: decoded first, then typed as any other value.
+    let decoded = super::roles::decode(attr, value, path, notes);
+    let value = decoded.as_ref().unwrap_or(value);
     if value.is_null() {
         return Ok(None);
     }
@@ -455,7 +491,7 @@ fn single_value(
                 let mut out = Map::new();
                 for (k, v) in obj {
                     let Some(sub) = attr.sub(k) else {
-                        notes.push(format!("ignored unknown sub-attribute '{path}.{k}'"));
+                        notes.unmapped(&format!("{path}.{k}"));
                         continue;
                     };
                     if sub.is_read_only() {

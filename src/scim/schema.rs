@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ROSTER_USER_SCHEMA, USER_SCHEMA};
+use super::{LICENSE_SCHEMA, ROSTER_LICENSE_SCHEMA};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,6 +39,17 @@ pub enum Returned {
     Request,
 }
 
+/// Whether values of an attribute must be unique (RFC 7643 §2.2). Roster enforces `server` in
+/// the database (userName; custom attributes through their indexed values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Uniqueness {
+    #[default]
+    None,
+    Server,
+    Global,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attribute {
@@ -51,6 +63,8 @@ pub struct Attribute {
     pub case_exact: bool,
     pub mutability: Mutability,
     pub returned: Returned,
+    #[serde(default)]
+    pub uniqueness: Uniqueness,
     #[serde(default)]
     pub sub_attributes: Vec<Attribute>,
 }
@@ -73,10 +87,12 @@ pub struct Schema {
     pub attributes: Vec<Attribute>,
     /// The document as served by `/Schemas`.
     pub doc: Value,
+    /// An extension an account registered (`POST /admin/v1/schemas`), not a built-in one.
+    pub custom: bool,
 }
 
 impl Schema {
-    fn from_doc(doc: Value) -> Result<Schema, String> {
+    pub(crate) fn from_doc(doc: Value) -> Result<Schema, String> {
         #[derive(Deserialize)]
         struct Shape {
             id: String,
@@ -87,6 +103,7 @@ impl Schema {
             id: shape.id,
             attributes: shape.attributes,
             doc,
+            custom: false,
         })
     }
 
@@ -139,15 +156,23 @@ pub struct Resolved<'r> {
     pub common: bool,
 }
 
-#[derive(Debug)]
+/// The schemas of one account: the built-in ones (`Registry::load`), plus the extensions the
+/// account registered (`Registry::with_custom`). Without an account (discovery called with
+/// no credential) it is the built-in set.
+#[derive(Debug, Clone)]
 pub struct Registry {
     user: Schema,
     group: Schema,
-    /// User extensions: enterprise, then Roster's own.
+    /// User extensions: enterprise, then Roster's own, then the account's.
     user_extensions: Vec<Schema>,
+    /// The account's group extensions.
+    group_extensions: Vec<Schema>,
     common: Schema,
     resource_types: Value,
     service_provider_config: Value,
+    /// The read-only License resource type (`/Licenses`): its core schema, then Roster's
+    /// extension with the pool's counts.
+    licenses: Vec<Schema>,
 }
 
 const USER_JSON: &str = include_str!("../../schemas/User.json");
@@ -157,6 +182,8 @@ const ROSTER_USER_JSON: &str = include_str!("../../schemas/RosterUser.json");
 const COMMON_JSON: &str = include_str!("../../schemas/common.json");
 const RESOURCE_TYPES_JSON: &str = include_str!("../../schemas/ResourceTypes.json");
 const SPC_JSON: &str = include_str!("../../schemas/ServiceProviderConfig.json");
+const LICENSE_JSON: &str = include_str!("../../schemas/License.json");
+const ROSTER_LICENSE_JSON: &str = include_str!("../../schemas/RosterLicense.json");
 
 impl Registry {
     /// Reads the documents compiled into the binary from `schemas/`.
@@ -178,9 +205,14 @@ impl Registry {
                 schema("EnterpriseUser.json", ENTERPRISE_JSON)?,
                 schema("RosterUser.json", ROSTER_USER_JSON)?,
             ],
+            group_extensions: vec![],
             common: Schema::from_doc(common).map_err(|e| format!("schemas/common.json: {e}"))?,
             resource_types: parse("ResourceTypes.json", RESOURCE_TYPES_JSON)?,
             service_provider_config: parse("ServiceProviderConfig.json", SPC_JSON)?,
+            licenses: vec![
+                schema("License.json", LICENSE_JSON)?,
+                schema("RosterLicense.json", ROSTER_LICENSE_JSON)?,
+            ],
         };
         let ids = [
             USER_SCHEMA,
@@ -196,6 +228,15 @@ impl Registry {
                 return Err(format!("schema {} should have id {id}", schema.id));
             }
         }
+        for (schema, id) in registry
+            .licenses
+            .iter()
+            .zip([LICENSE_SCHEMA, ROSTER_LICENSE_SCHEMA])
+        {
+            if schema.id != id {
+                return Err(format!("schema {} should have id {id}", schema.id));
+            }
+        }
         Ok(registry)
     }
 
@@ -206,11 +247,39 @@ impl Registry {
         }
     }
 
+    /// This registry with an account's extensions added after the built-in ones.
+    pub fn with_custom(&self, custom: Vec<(ResourceKind, Schema)>) -> Registry {
+        let mut reg = self.clone();
+        for (kind, mut schema) in custom {
+            schema.custom = true;
+            match kind {
+                ResourceKind::User => reg.user_extensions.push(schema),
+                ResourceKind::Group => reg.group_extensions.push(schema),
+            }
+        }
+        reg
+    }
+
     pub fn extensions(&self, kind: ResourceKind) -> &[Schema] {
         match kind {
             ResourceKind::User => &self.user_extensions,
-            ResourceKind::Group => &[],
+            ResourceKind::Group => &self.group_extensions,
         }
+    }
+
+    /// The account's own extensions of `kind`.
+    pub fn custom(&self, kind: ResourceKind) -> impl Iterator<Item = &Schema> {
+        self.extensions(kind).iter().filter(|s| s.custom)
+    }
+
+    /// Whether `urn` is an extension the account registered.
+    pub fn is_custom(&self, kind: ResourceKind, urn: &str) -> bool {
+        self.extension(kind, urn).is_some_and(|s| s.custom)
+    }
+
+    /// Any schema of this registry, built-in or registered, by id (any case).
+    pub fn schema(&self, id: &str) -> Option<&Schema> {
+        self.all_schemas().find(|s| s.id.eq_ignore_ascii_case(id))
     }
 
     pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&Schema> {
@@ -231,19 +300,40 @@ impl Registry {
         [&self.user, &self.group]
             .into_iter()
             .chain(self.user_extensions.iter())
+            .chain(self.group_extensions.iter())
+            .chain(self.licenses.iter())
     }
 
     pub fn schema_doc(&self, id: &str) -> Option<&Value> {
-        self.all_schemas()
-            .find(|s| s.id.eq_ignore_ascii_case(id))
-            .map(|s| &s.doc)
+        self.schema(id).map(|s| &s.doc)
     }
 
-    pub fn resource_type_docs(&self) -> Vec<&Value> {
-        self.resource_types
-            .as_array()
-            .map(|a| a.iter().collect())
-            .unwrap_or_default()
+    /// The resource types, each listing the account's extensions in `schemaExtensions`.
+    pub fn resource_type_docs(&self) -> Vec<Value> {
+        let mut docs: Vec<Value> = self.resource_types.as_array().cloned().unwrap_or_default();
+        for doc in &mut docs {
+            let kind = match doc.get("id").and_then(Value::as_str) {
+                Some("User") => ResourceKind::User,
+                Some("Group") => ResourceKind::Group,
+                _ => continue,
+            };
+            let added: Vec<Value> = self
+                .custom(kind)
+                .map(|s| serde_json::json!({ "schema": s.id, "required": false }))
+                .collect();
+            if added.is_empty() {
+                continue;
+            }
+            if let Some(Value::Array(exts)) = doc.get_mut("schemaExtensions") {
+                exts.extend(added);
+            }
+        }
+        docs
+    }
+
+    /// The License resource type's schemas: core, then Roster's extension.
+    pub fn license_schemas(&self) -> &[Schema] {
+        &self.licenses
     }
 
     pub fn service_provider_config(&self) -> &Value {
@@ -292,10 +382,12 @@ impl Registry {
         };
         let core = self.core(kind);
         let (ext, attr, common) = match uri {
-            Some(u) if u.eq_ignore_ascii_case(&core.id) => match core.attr(name) {
-                Some(a) => (None, a, false),
-                None => match self.common.attr(name) {
-                    Some(a) => (None, a, true),
+            // Common attributes first: `externalId` is also listed in the core schemas (for
+            // discovery) but lives in a column.
+            Some(u) if u.eq_ignore_ascii_case(&core.id) => match self.common.attr(name) {
+                Some(a) => (None, a, true),
+                None => match core.attr(name) {
+                    Some(a) => (None, a, false),
                     None => return Err(unknown()),
                 },
             },
@@ -309,10 +401,10 @@ impl Registry {
                 (Some(schema.id.as_str()), attr, false)
             }
             None => {
-                if let Some(a) = core.attr(name) {
-                    (None, a, false)
-                } else if let Some(a) = self.common.attr(name) {
+                if let Some(a) = self.common.attr(name) {
                     (None, a, true)
+                } else if let Some(a) = core.attr(name) {
+                    (None, a, false)
                 } else {
                     let mut found = self
                         .extensions(kind)
@@ -380,6 +472,35 @@ mod tests {
             .is_ok());
         assert_eq!(r.max_results(), 1000);
         assert!(r.schema_doc(USER_SCHEMA).is_some());
-        assert_eq!(r.resource_type_docs().len(), 2);
+        assert_eq!(r.resource_type_docs().len(), 3);
+        assert!(r.schema_doc(LICENSE_SCHEMA).is_some());
+    }
+
+    #[test]
+    fn external_id_is_served_in_the_core_schemas_and_resolves_to_its_column() {
+        let r = Registry::load().unwrap();
+        for (kind, id) in [
+            (ResourceKind::User, USER_SCHEMA),
+            (ResourceKind::Group, GROUP_SCHEMA),
+        ] {
+            let served = r.schema_doc(id).unwrap()["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["name"] == "externalId")
+                .cloned()
+                .unwrap();
+            assert_eq!(served["caseExact"], true);
+            assert_eq!(served["mutability"], "readWrite");
+            assert_eq!(served["returned"], "default");
+            assert_eq!(served["uniqueness"], "none");
+            for uri in [None, Some(id)] {
+                let Target::Attr(res) = r.resolve(kind, uri, "EXTERNALID", None).unwrap() else {
+                    panic!("externalId is an attribute")
+                };
+                assert!(res.common, "{kind:?} {uri:?}");
+                assert_eq!(res.attr.name, "externalId");
+            }
+        }
     }
 }

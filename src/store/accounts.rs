@@ -9,6 +9,9 @@ use super::{ReadConn, Result, WriteTx};
 pub struct Account {
     pub id: i64,
     pub slug: String,
+    /// The account's schema number (see `custom_schemas`): a replica whose copy of the
+    /// account's extensions was built at another number builds it again.
+    pub schemas_version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,12 +50,13 @@ impl Default for ConnectionSettings {
 
 impl ReadConn {
     pub async fn account_by_slug(&mut self, slug: &str) -> Result<Option<Account>> {
-        let mut sql = Sql::new("SELECT id, slug FROM accounts WHERE slug = ");
+        let mut sql = Sql::new("SELECT id, slug, schemas_version FROM accounts WHERE slug = ");
         sql.bind_text(slug);
         Ok(match self.fetch_optional(&sql).await? {
             Some(row) => Some(Account {
                 id: row.try_get(0)?,
                 slug: row.try_get(1)?,
+                schemas_version: row.try_get(2)?,
             }),
             None => None,
         })
@@ -80,7 +84,8 @@ impl ReadConn {
     /// connection's settings (one statement: it runs on every SCIM request).
     pub async fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenOwner>> {
         let mut sql = Sql::new(
-            "SELECT a.id, a.slug, t.name, t.hash, s.rate_limit_per_second, s.allowed_networks \
+            "SELECT a.id, a.slug, t.name, t.hash, s.rate_limit_per_second, s.allowed_networks, \
+             a.schemas_version \
              FROM tokens t JOIN accounts a ON a.id = t.account_id \
              LEFT JOIN connection_settings s ON s.account_id = t.account_id AND s.name = t.name \
              WHERE t.hash = ",
@@ -91,6 +96,7 @@ impl ReadConn {
                 account: Account {
                     id: row.try_get(0)?,
                     slug: row.try_get(1)?,
+                    schemas_version: row.try_get(6)?,
                 },
                 connection: row.try_get(2)?,
                 hash: row.try_get(3)?,

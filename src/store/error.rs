@@ -10,6 +10,11 @@ pub enum UniqueKey {
     Email,
     /// `accounts (slug)`.
     AccountSlug,
+    /// `scim_groups (account_id, name_key)`: a group displayName taken in the account.
+    GroupName,
+    /// `ext_values (account_id, attr, value) WHERE uniq = 1`: a value of a custom attribute
+    /// whose uniqueness is `server`, held by another resource.
+    ExtValue,
     /// Any other key (a primary key of a row written twice).
     Other,
 }
@@ -78,6 +83,8 @@ fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
             "users_user_name" => UniqueKey::UserName,
             "identities_pkey" => UniqueKey::Email,
             "accounts_slug_key" => UniqueKey::AccountSlug,
+            "scim_groups_name_key" => UniqueKey::GroupName,
+            "ext_values_unique" => UniqueKey::ExtValue,
             _ => UniqueKey::Other,
         };
     }
@@ -89,6 +96,8 @@ fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
         "users.account_id, users.user_name_lc" => UniqueKey::UserName,
         "identities.email_lc" => UniqueKey::Email,
         "accounts.slug" => UniqueKey::AccountSlug,
+        "scim_groups.account_id, scim_groups.name_key" => UniqueKey::GroupName,
+        "ext_values.account_id, ext_values.attr, ext_values.value" => UniqueKey::ExtValue,
         _ => UniqueKey::Other,
     }
 }
@@ -104,6 +113,18 @@ mod tests {
             (Some("identities_pkey"), "", UniqueKey::Email),
             (Some("accounts_slug_key"), "", UniqueKey::AccountSlug),
             (Some("seats_pkey"), "", UniqueKey::Other),
+            (Some("scim_groups_name_key"), "", UniqueKey::GroupName),
+            (
+                None,
+                "UNIQUE constraint failed: scim_groups.account_id, scim_groups.name_key",
+                UniqueKey::GroupName,
+            ),
+            (Some("ext_values_unique"), "", UniqueKey::ExtValue),
+            (
+                None,
+                "UNIQUE constraint failed: ext_values.account_id, ext_values.attr, ext_values.value",
+                UniqueKey::ExtValue,
+            ),
             (
                 None,
                 "UNIQUE constraint failed: users.account_id, users.user_name_lc",

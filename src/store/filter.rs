@@ -39,6 +39,9 @@ enum Shape {
     Int,
     /// A JSON scalar.
     Json,
+    /// An indexed value of a custom attribute (`ext_values.value`: already lower-cased when
+    /// the attribute is case-insensitive; numbers also in `num`).
+    Ext,
 }
 
 /// What an element-relative field reads, inside one `EXISTS`.
@@ -53,6 +56,8 @@ enum Scope {
     /// let the planner scan the account's memberships).
     Groups(String),
     Seats(String),
+    /// `ext_values` rows of one custom attribute.
+    Ext(String),
 }
 
 impl FilterCompiler {
@@ -167,6 +172,14 @@ impl FilterCompiler {
                     Scope::Seats(a),
                 )
             }
+            Set::Ext { key, .. } => {
+                let a = self.alias("x");
+                let mut from = Sql::new(&format!(
+                    "ext_values {a} WHERE {a}.account_id = r.account_id AND {a}.resource_id = r.id AND {a}.attr = "
+                ));
+                from.bind_text(key.clone());
+                (from, Scope::Ext(a))
+            }
             Set::Groups => {
                 let m = self.alias("m");
                 (
@@ -211,6 +224,12 @@ impl FilterCompiler {
                 Column::Status => return Err(ScimError::invalid_filter("groups have no status")),
             },
             (Field::Doc(path), _) => (b.json_text("r.doc", path), Shape::Json),
+            (Field::Ext(_), _) => {
+                return Err(ScimError::invalid_filter(
+                    "a custom attribute is filtered through its values",
+                ))
+            }
+            (Field::Elem(None), Scope::Ext(a)) => (format!("{a}.value"), Shape::Ext),
             (Field::Elem(sub), Scope::JsonElems(a)) => match sub {
                 None => (b.json_elem_self(a), Shape::Json),
                 Some(s) => (b.json_elem_text(a, s), Shape::Json),
@@ -276,7 +295,17 @@ impl FilterCompiler {
     ) -> Result<(), ScimError> {
         let (mut text, shape) = self.field(field, scope)?;
         let b = self.backend;
-        let arg = match (lit, shape) {
+        let arg = match (lit, shape, scope) {
+            (Lit::Bool(v), Shape::Ext, _) => Arg::Text(v.to_string()),
+            (Lit::Int(i), Shape::Ext, Scope::Ext(a)) => {
+                text = format!("{a}.num");
+                Arg::Int(*i)
+            }
+            (Lit::Decimal(d), Shape::Ext, Scope::Ext(a)) => {
+                text = format!("{a}.num");
+                Arg::Real(*d)
+            }
+            (lit, shape, _) => match (lit, shape) {
             (Lit::Bool(v), Shape::Json) => {
                 text = b.json_typed(&text, JsonKind::Bool);
                 b.json_bool(*v)
@@ -293,8 +322,9 @@ impl FilterCompiler {
             (Lit::Int(i), _) => Arg::Int(*i),
             (Lit::Decimal(d), _) => Arg::Real(*d),
             (Lit::Str(s), _) => Arg::Text(s.clone()),
+            },
         };
-        let already_lower = matches!(shape, Shape::Text { lowered: true });
+        let already_lower = matches!(shape, Shape::Text { lowered: true } | Shape::Ext);
         if matches!(ty, ValueType::Str { case_exact: false }) && !already_lower {
             text = format!("lower({text})");
         }
@@ -330,6 +360,18 @@ impl FilterCompiler {
     /// `ORDER BY` text for a sort key (no arguments are bound for sort keys but JSON paths,
     /// which are appended to `sql`).
     pub fn order_by(&mut self, sort: &Sort, sql: &mut Sql) -> Result<(), ScimError> {
+        if let Field::Ext(key) = &sort.field {
+            // A custom attribute sorts by its indexed value (resources without it last in
+            // ascending order on PostgreSQL, first on SQLite, as NULLs sort there).
+            let column = if sort.ty == ValueType::Number { "num" } else { "value" };
+            sql.push(&format!(
+                "(SELECT x.{column} FROM ext_values x WHERE x.account_id = r.account_id AND x.resource_id = r.id AND x.attr = "
+            ))
+            .bind_text(key.clone())
+            .push(" LIMIT 1)");
+            sql.push(if sort.descending { " DESC" } else { " ASC" });
+            return Ok(());
+        }
         let (mut text, shape) = self.field(&sort.field, &Scope::Resource)?;
         if shape == Shape::Json && sort.ty == ValueType::Number {
             text = self.backend.json_typed(&text, JsonKind::Number);

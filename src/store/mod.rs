@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod conflicts;
 pub mod dialect;
 pub mod error;
+pub mod extensions;
 pub mod filter;
 pub mod lookups;
 pub mod oauth;

@@ -67,7 +67,7 @@ impl ReadConn {
     ) -> Result<Option<SecretOwner>> {
         let mut sql = Sql::new(
             "SELECT a.id, a.slug, o.connection, s.rate_limit_per_second, s.allowed_networks, \
-             s.token_ttl_seconds FROM oauth_secrets o JOIN accounts a ON a.id = o.account_id \
+             s.token_ttl_seconds, a.schemas_version FROM oauth_secrets o JOIN accounts a ON a.id = o.account_id \
              LEFT JOIN connection_settings s ON s.account_id = o.account_id AND s.name = o.connection \
              WHERE o.account_id = ",
         );
@@ -80,6 +80,7 @@ impl ReadConn {
                 account: Account {
                     id: r.try_get(0)?,
                     slug: r.try_get(1)?,
+                    schemas_version: r.try_get(6)?,
                 },
                 connection: r.try_get(2)?,
                 settings: ConnectionSettings {
@@ -219,7 +220,7 @@ impl ReadConn {
     pub async fn jwt_trusts(&mut self, issuer: &str) -> Result<Vec<JwtTrust>> {
         let mut sql = Sql::new(
             "SELECT a.id, a.slug, s.name, s.jwt_audience, s.jwks_url, s.rate_limit_per_second, \
-             s.allowed_networks FROM connection_settings s JOIN accounts a ON a.id = s.account_id \
+             s.allowed_networks, a.schemas_version FROM connection_settings s JOIN accounts a ON a.id = s.account_id \
              WHERE s.jwt_issuer = ",
         );
         sql.bind_text(issuer)
@@ -232,6 +233,7 @@ impl ReadConn {
                     account: Account {
                         id: r.try_get(0)?,
                         slug: r.try_get(1)?,
+                        schemas_version: r.try_get(7)?,
                     },
                     connection: r.try_get(2)?,
                     audience: r.try_get(3)?,

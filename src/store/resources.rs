@@ -38,6 +38,18 @@ pub enum Written {
     },
 }
 
+/// A group that shares its displayName with another group of its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedGroupName {
+    /// The account's slug.
+    pub account: String,
+    /// The name they share, lower-cased.
+    pub name_lc: String,
+    pub id: String,
+    pub display_name: String,
+    pub created: String,
+}
+
 /// Filter and uniqueness columns taken from the document.
 struct Columns {
     user_name: Option<String>,
@@ -223,6 +235,37 @@ impl ReadConn {
         Ok(())
     }
 
+    /// Groups whose displayName another group of their account shares (case-insensitively):
+    /// only possible for groups named before names were unique. Every account, or one.
+    pub async fn shared_group_names(
+        &mut self,
+        account: Option<i64>,
+    ) -> Result<Vec<SharedGroupName>> {
+        let mut sql = Sql::new(
+            "SELECT a.slug, g.display_name_lc, g.id, g.display_name, g.created \
+             FROM scim_groups g JOIN accounts a ON a.id = g.account_id \
+             WHERE (g.account_id, g.display_name_lc) IN (SELECT s.account_id, s.display_name_lc \
+             FROM scim_groups s WHERE s.name_key <> s.display_name_lc",
+        );
+        if let Some(a) = account {
+            sql.push(" AND s.account_id = ").bind_int(a);
+        }
+        sql.push(") ORDER BY a.slug, g.display_name_lc, g.created, g.id");
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| -> Result<SharedGroupName> {
+                Ok(SharedGroupName {
+                    account: r.try_get(0)?,
+                    name_lc: r.try_get(1)?,
+                    id: r.try_get(2)?,
+                    display_name: r.try_get(3)?,
+                    created: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
     /// Which of `ids` are users or groups of the account.
     pub async fn resource_kinds(
         &mut self,
@@ -306,10 +349,13 @@ impl WriteTx {
             }
             ResourceKind::Group => {
                 let display = c.display_name.unwrap_or_default();
-                sql.push("INSERT INTO scim_groups (account_id, id, display_name, display_name_lc, external_id, version, created, last_modified, doc) VALUES (")
+                // `name_key`: the unique key of a group's name in the account (a taken
+                // name is `UniqueKey::GroupName`).
+                sql.push("INSERT INTO scim_groups (account_id, id, display_name, display_name_lc, name_key, external_id, version, created, last_modified, doc) VALUES (")
                     .bind_int(account).push(", ")
                     .bind_text(id).push(", ")
                     .bind_text(display.clone()).push(", ")
+                    .bind_text(display.to_lowercase()).push(", ")
                     .bind_text(display.to_lowercase()).push(", ")
                     .bind(opt_text(c.external_id.as_deref())).push(", 1, ")
                     .bind_text(now).push(", ")
@@ -409,10 +455,18 @@ impl WriteTx {
             }
             ResourceKind::Group => {
                 let display = c.display_name.unwrap_or_default();
-                sql.push("UPDATE scim_groups SET display_name = ")
+                let lc = display.to_lowercase();
+                // A group that keeps its name keeps its key: one that shared its name before
+                // names were unique (its key is its own, see the 0010 migration) can still be
+                // changed in every other way.
+                sql.push("UPDATE scim_groups SET name_key = CASE WHEN display_name_lc = ")
+                    .bind_text(lc.clone())
+                    .push(" THEN COALESCE(name_key, display_name_lc) ELSE ")
+                    .bind_text(lc.clone())
+                    .push(" END, display_name = ")
                     .bind_text(display.clone())
                     .push(", display_name_lc = ")
-                    .bind_text(display.to_lowercase())
+                    .bind_text(lc)
                     .push(", external_id = ")
                     .bind(opt_text(c.external_id.as_deref()));
             }
@@ -426,8 +480,9 @@ impl WriteTx {
         if self.execute(&sql).await? == 0 {
             return self.why_not_written(account, kind, id).await;
         }
-        if kind == ResourceKind::User {
-            self.write_emails(account, id, doc, true).await?;
+        match kind {
+            ResourceKind::User => self.write_emails(account, id, doc, true).await?,
+            ResourceKind::Group => self.hand_on_shared_name(account).await?,
         }
         self.version_of(account, kind, id).await
     }
@@ -483,6 +538,7 @@ impl WriteTx {
                 let mut m = Sql::new("DELETE FROM group_members WHERE account_id = ");
                 m.bind_int(account).push(" AND group_id = ").bind_text(id);
                 self.execute(&m).await?;
+                self.hand_on_shared_name(account).await?;
             }
             ResourceKind::User => {
                 let mut e = Sql::new("DELETE FROM user_emails WHERE account_id = ");
@@ -490,7 +546,30 @@ impl WriteTx {
                 self.execute(&e).await?;
             }
         }
+        self.delete_ext_values(account, id).await?;
         Ok(Written::Done { version: 0 })
+    }
+
+    /// When a group that held a name shared since before names were unique is renamed or
+    /// deleted, the next group of that name (by created, then id) takes the name's key, so
+    /// that no new group can take the name while one still has it. Groups holding a key of
+    /// their own are few (usually none) and found through their partial index.
+    async fn hand_on_shared_name(&mut self, account: i64) -> Result<()> {
+        let mut sql = Sql::new(
+            "UPDATE scim_groups SET name_key = display_name_lc WHERE account_id = ",
+        );
+        sql.bind_int(account)
+            .push(
+                " AND id = (SELECT g.id FROM scim_groups g WHERE g.account_id = ",
+            )
+            .bind_int(account)
+            .push(
+                " AND g.name_key <> g.display_name_lc AND NOT EXISTS (SELECT 1 FROM scim_groups h \
+                 WHERE h.account_id = g.account_id AND h.name_key = g.display_name_lc) \
+                 ORDER BY g.created, g.id LIMIT 1)",
+            );
+        self.execute(&sql).await?;
+        Ok(())
     }
 
     /// Adds members; ones already there are left alone. Returns how many were new.

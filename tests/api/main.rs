@@ -6,10 +6,12 @@
 mod admin;
 mod auth;
 mod churn;
+mod extensions;
 mod hardening;
 mod helpers;
 mod import;
 mod jwks;
+mod licenses;
 mod limits;
 mod oauth;
 mod ratelimit;
@@ -17,3 +19,4 @@ mod replicas;
 mod scim;
 mod seats;
 mod synclog;
+mod wire;

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::auth::Principal;
+use crate::scim::Notes;
 use crate::scim::patch::Applied;
 use crate::scim::{resource, ResourceKind, ScimError};
 use crate::store::synclog::SyncRow;
@@ -488,7 +489,7 @@ impl Engine {
                     .await?
                     .ok_or_else(|| ScimError::internal("user vanished during import"))?;
                 let mut doc = desired_doc(row, Some(&current.doc));
-                resource::finish(self.registry(), ResourceKind::User, &mut doc)?;
+                resource::finish(&*self.registry_at(tx, p.account_id, p.schemas_version).await?, ResourceKind::User, &mut doc)?;
                 if doc != current.doc {
                     let out = self
                         .write_patched(
@@ -500,7 +501,7 @@ impl Engine {
                                 doc,
                                 members: vec![],
                             },
-                            vec![],
+                            Notes::default(),
                             false,
                         )
                         .await?;
@@ -539,7 +540,11 @@ impl Engine {
                             let gid = uuid::Uuid::new_v4().to_string();
                             let mut gdoc = Map::new();
                             gdoc.insert("displayName".into(), Value::String(name.clone()));
-                            resource::finish(self.registry(), ResourceKind::Group, &mut gdoc)?;
+                            resource::finish(
+                                &*self.registry_at(tx, p.account_id, p.schemas_version).await?,
+                                ResourceKind::Group,
+                                &mut gdoc,
+                            )?;
                             tx.insert_resource(account, ResourceKind::Group, &gid, &gdoc, &now)
                                 .await?;
                             gid

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::scim::resource::{self, SeatInfo, Stored};
-use crate::scim::{ResourceKind, ScimError};
+use crate::scim::{Notes, ResourceKind, ScimError};
 use crate::store::WriteTx;
 
 use super::super::error::Fail;
@@ -43,8 +43,9 @@ impl Engine {
         ctx: &Ctx,
         draft: &mut Draft,
     ) -> Result<Outcome, Fail> {
-        let mut notes = vec![];
-        let n = resource::normalise(self.registry(), kind, body, &mut notes);
+        let mut notes = Notes::default();
+        let reg = self.registry_of(p).await?;
+        let n = resource::normalise(&reg, kind, body, &mut notes);
         draft.notes = notes.clone();
         let n = n?;
         draft.user_name = display_name(kind, &n.doc);
@@ -108,10 +109,15 @@ impl Engine {
         now: &str,
         resolve_conflicts: bool,
     ) -> Result<String, Fail> {
-        let mut notes = vec![];
-        let n = resource::normalise(self.registry(), ResourceKind::User, body, &mut notes)?;
+        let mut notes = Notes::default();
+        let reg = self
+            .registry_at(tx, p.account_id, p.schemas_version)
+            .await?;
+        let n = resource::normalise(&reg, ResourceKind::User, body, &mut notes)?;
         let id = uuid::Uuid::new_v4().to_string();
         tx.insert_resource(p.account_id, ResourceKind::User, &id, &n.doc, now)
+            .await?;
+        self.index_extensions(tx, p, ResourceKind::User, &id, None, &n.doc)
             .await?;
         self.sync_identities(
             tx,
@@ -139,16 +145,17 @@ impl Engine {
         let id = uuid::Uuid::new_v4().to_string();
         tx.insert_resource(p.account_id, kind, &id, &n.doc, now)
             .await?;
+        self.index_extensions(tx, p, kind, &id, None, &n.doc)
+            .await?;
         self.sync_identities(tx, p, kind, None, &n.doc, now, set.open_conflicts)
             .await?;
         match kind {
             ResourceKind::User => {
-                // A new user holds nothing yet: take what the rules give, reading nothing.
-                if n.doc.get("active").and_then(Value::as_bool).unwrap_or(true) {
-                    let name = display_name(kind, &n.doc).unwrap_or_default();
-                    self.seat_new_user(tx, p.account_id, &set, (&id, &name), &[], now, changes)
-                        .await?;
-                }
+                // A new user holds nothing yet: take what the rules and its License
+                // entitlements give, reading nothing but the products they name.
+                let name = display_name(kind, &n.doc).unwrap_or_default();
+                self.seat_created_user(tx, p.account_id, &set, (&id, &name), &n.doc, now, changes)
+                    .await?;
             }
             ResourceKind::Group => {
                 if let Some(members) = &n.members {

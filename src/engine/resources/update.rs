@@ -50,8 +50,9 @@ impl Engine {
         ctx: &Ctx,
         draft: &mut Draft,
     ) -> Result<Outcome, Fail> {
-        let mut notes = vec![];
-        let n = resource::normalise(self.registry(), kind, body, &mut notes);
+        let mut notes = Notes::default();
+        let reg = self.registry_of(p).await?;
+        let n = resource::normalise(&reg, kind, body, &mut notes);
         draft.notes = notes.clone();
         let n = n?;
         draft.user_name = display_name(kind, &n.doc);
@@ -63,6 +64,8 @@ impl Engine {
             .update_resource(p.account_id, kind, id, &n.doc, &now, if_match)
             .await?;
         written(kind, id, w)?;
+        self.index_extensions(&mut tx, p, kind, id, Some(&current.doc), &n.doc)
+            .await?;
         self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now, true)
             .await?;
         let mut affected = vec![];
@@ -73,6 +76,8 @@ impl Engine {
             affected.extend(members.iter().cloned());
         }
         let mut seat_changes = vec![];
+        self.check_licenses(&mut tx, p.account_id, kind, Some(&current.doc), &n.doc)
+            .await?;
         let set = self.rule_set(&mut tx, p.account_id).await?;
         self.follow_rules(
             &mut tx,
@@ -137,7 +142,7 @@ impl Engine {
         ctx: &Ctx,
         draft: &mut Draft,
     ) -> Result<Outcome, Fail> {
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let ops = patch::parse_request(body, &mut notes);
         draft.notes = notes.clone();
         let ops = ops?;
@@ -150,7 +155,10 @@ impl Engine {
                 return Err(stale(current.version).into());
             }
         }
-        let applied = patch::apply(self.registry(), kind, &current.doc, &ops, &mut notes);
+        let reg = self
+            .registry_at(&mut tx, p.account_id, p.schemas_version)
+            .await?;
+        let applied = patch::apply(&reg, kind, &current.doc, &ops, &mut notes);
         draft.notes = notes.clone();
         let applied = applied?;
         let outcome = self
@@ -196,6 +204,8 @@ impl Engine {
                 )
                 .await?;
             written(kind, id, w)?;
+            self.index_extensions(tx, p, kind, id, Some(&current.doc), &applied.doc)
+                .await?;
             self.sync_identities(tx, p, kind, Some(&current.doc), &applied.doc, &now, true)
                 .await?;
             changed = true;
@@ -249,6 +259,10 @@ impl Engine {
         }
         let mut seat_changes = vec![];
         if changed || members_changed > 0 {
+            if changed {
+                self.check_licenses(tx, p.account_id, kind, Some(&current.doc), &applied.doc)
+                    .await?;
+            }
             let set = self.rule_set(tx, p.account_id).await?;
             self.follow_rules(tx, p, &set, kind, id, affected, &now, &mut seat_changes)
                 .await?;

@@ -55,6 +55,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{id}/reactivate", web::post().to(reactivate))
             .route("/users/{id}/transfer", web::post().to(transfer))
             .route("/admin-tokens/revoke", web::post().to(revoke_admin_tokens))
+            .route("/schemas", web::get().to(schemas))
+            .route("/schemas", web::post().to(add_schema))
+            .route("/schemas/{urn}", web::delete().to(delete_schema))
             .default_service(web::route().to(unknown)),
     );
 }
@@ -100,6 +103,36 @@ async fn patch_settings(
     Ok(ok(engine
         .patch_settings(&a.principal, &patch, &a.ctx)
         .await?))
+}
+
+async fn schemas(a: Admin, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.schemas(&a.principal).await?))
+}
+
+#[derive(Deserialize)]
+struct SchemaQuery {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+}
+
+/// The body is an RFC 7643 §7 schema document, checked by the engine member by member.
+async fn add_schema(
+    req: HttpRequest,
+    a: Admin,
+    q: web::Query<SchemaQuery>,
+    payload: web::Payload,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let doc = json_body(payload, BodyTimeout::of(&req)).await?;
+    Ok(created(
+        engine
+            .add_schema(&a.principal, &doc, q.resource_type.as_deref(), &a.ctx)
+            .await?,
+    ))
+}
+
+async fn delete_schema(a: Admin, urn: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.delete_schema(&a.principal, &urn, &a.ctx).await?))
 }
 
 async fn rules(a: Admin, engine: web::Data<Engine>) -> Reply {
