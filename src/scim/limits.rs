@@ -19,14 +19,33 @@ pub const GRAMMAR: Limits = Limits {
     max_terms: 200,
 };
 
-/// A filter, within [`GRAMMAR`].
-pub fn parse_filter(text: &str) -> Result<Filter, ParseError> {
-    grammar::parse_filter_with(text, &GRAMMAR)
+/// A filter, within [`GRAMMAR`], read as identity providers write it: RFC 7644's grammar
+/// plus unquoted values and `emails[type eq "work"].value eq "x"`
+/// (`grammar::parse_filter_lenient`). Each leniency taken adds a note to `notes`, for the
+/// request's sync-log entry.
+pub fn parse_filter_noted(text: &str, notes: &mut Vec<String>) -> Result<Filter, ParseError> {
+    let (filter, read) = grammar::parse_filter_lenient(text, &GRAMMAR)?;
+    notes.extend(read);
+    Ok(filter)
 }
 
-/// An attribute path (a PATCH path, a sort key), within [`GRAMMAR`].
+/// A filter read as [`parse_filter_noted`] reads it, where the notes have already been
+/// given (a saved rule, read again).
+pub fn parse_filter(text: &str) -> Result<Filter, ParseError> {
+    parse_filter_noted(text, &mut vec![])
+}
+
+/// An attribute path (a sort key, an attribute name), within [`GRAMMAR`].
 pub fn parse_path(text: &str) -> Result<PatchPath, ParseError> {
     grammar::parse_path_with(text, &GRAMMAR)
+}
+
+/// A PATCH path, within [`GRAMMAR`], whose value filter may hold unquoted values
+/// (`emails[type eq work].value`); each adds a note to `notes`.
+pub fn parse_path_noted(text: &str, notes: &mut Vec<String>) -> Result<PatchPath, ParseError> {
+    let (path, read) = grammar::parse_path_lenient(text, &GRAMMAR)?;
+    notes.extend(read);
+    Ok(path)
 }
 
 /// Longest identifier, in characters: userName, externalId, displayName, email addresses,

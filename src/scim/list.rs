@@ -17,6 +17,8 @@ pub struct ListQuery {
     pub start_index: u64,
     pub count: u64,
     pub projection: Projection,
+    /// How the filter was read beyond RFC 7644 (an unquoted value, ...), for the log.
+    pub notes: Vec<String>,
 }
 
 /// The raw text of the list parameters, from a query string or a SearchRequest.
@@ -94,10 +96,11 @@ impl ListParams {
     }
 
     pub fn compile(&self, reg: &Registry, kind: ResourceKind) -> Result<ListQuery, ScimError> {
+        let mut notes = vec![];
         let filter = match self.filter.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => {
-                let parsed = super::limits::parse_filter(text)
+                let parsed = super::limits::parse_filter_noted(text, &mut notes)
                     .map_err(|e| ScimError::invalid_filter(format!("invalid filter: {e}")))?;
                 Some(compile_filter(reg, kind, &parsed)?)
             }
@@ -146,6 +149,7 @@ impl ListParams {
                 self.attributes.as_deref(),
                 self.excluded_attributes.as_deref(),
             ),
+            notes,
         })
     }
 }

@@ -71,7 +71,7 @@ async fn create_then_find_by_case_insensitive_username_and_email(app: TestApp) {
     assert_eq!(none["totalResults"], json!(0));
 
     let (status, err) = app
-        .send(Method::GET, "Users?filter=userName%20eq%20nobody", None)
+        .send(Method::GET, "Users?filter=userName%20eq%20no%22body", None)
         .await;
     assert_eq!(status, 400);
     assert_error(&err, "400", Some("invalidFilter"));

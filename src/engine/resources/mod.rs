@@ -169,6 +169,9 @@ impl Engine {
     ) -> Result<(u64, Vec<Stored>), ScimError> {
         let r = self.list_in(p, kind, q).await;
         let mut draft = Draft::new(Some(kind), "list", None);
+        for n in &q.notes {
+            draft.notes.push(n.clone());
+        }
         if let Ok((total, _)) = &r {
             draft.step(format!("match: {total} {}(s)", kind.name()));
         }
