@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
 use super::schema::{Registry, ResourceKind};
-use super::{patch, resource};
+use super::{patch, resource, Notes};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -194,7 +194,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let reg = Registry::load().expect("the schemas load");
         let doc = |kind, body: Value| {
-            resource::normalise(&reg, kind, &body, &mut vec![])
+            resource::normalise(&reg, kind, &body, &mut Notes::default())
                 .expect("the fixture is valid")
                 .doc
         };
@@ -540,7 +540,7 @@ fn is_4xx(what: &str, e: &ScimError) -> Result<(), TestCaseError> {
 /// is a document `normalise` accepts.
 fn check_patch(body: &Value, docs: &[(ResourceKind, &Document)]) -> Result<(), TestCaseError> {
     let reg = &fixture().reg;
-    let mut notes = vec![];
+    let mut notes = Notes::default();
     let ops = match patch::parse_request(body, &mut notes) {
         Ok(ops) => ops,
         Err(e) => return is_4xx("parse_request", &e),
@@ -554,7 +554,7 @@ fn check_patch(body: &Value, docs: &[(ResourceKind, &Document)]) -> Result<(), T
                 // What PATCH stores, a PUT of the same document would take: no value of the
                 // wrong type, nothing outside the schema.
                 let doc = Value::Object(applied.doc);
-                if let Err(e) = resource::normalise(reg, *kind, &doc, &mut vec![]) {
+                if let Err(e) = resource::normalise(reg, *kind, &doc, &mut Notes::default()) {
                     prop_assert!(
                         false,
                         "{:?} {} after PATCH is refused as a body: {}",
@@ -575,7 +575,7 @@ fn check_resource(body: &Value) -> Result<Vec<(ResourceKind, Document)>, TestCas
     let reg = &fixture().reg;
     let mut accepted = vec![];
     for kind in [ResourceKind::User, ResourceKind::Group] {
-        match resource::normalise(reg, kind, body, &mut vec![]) {
+        match resource::normalise(reg, kind, body, &mut Notes::default()) {
             Ok(mut n) => {
                 if let Err(e) = resource::finish(reg, kind, &mut n.doc) {
                     prop_assert!(false, "finish refused a normalised {:?}: {}", kind, e);

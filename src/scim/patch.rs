@@ -1003,13 +1003,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.scim_type(), Some(crate::scim::ScimType::NoTarget));
-        let e = run(
-            ResourceKind::User,
-            user(json!({})),
-            json!({"Operations": [{"op": "add", "path": "bogus", "value": 1}]}),
+        // A path in no schema is not refused (an identity provider's whole cycle would
+        // fail on it): it is ignored, with a note naming it.
+        let mut notes = Notes::default();
+        let ops = parse_request(
+            &json!({"Operations": [{"op": "add", "path": "bogus", "value": 1}]}),
+            &mut notes,
         )
-        .unwrap_err();
-        assert_eq!(e.scim_type(), Some(crate::scim::ScimType::InvalidPath));
+        .unwrap();
+        let reg = Registry::load().unwrap();
+        let before = user(json!({}));
+        let doc = before.as_object().unwrap().clone();
+        let applied = apply(&reg, ResourceKind::User, &doc, &ops, &mut notes).unwrap();
+        assert_eq!(applied.doc.get("bogus"), None);
+        assert_eq!(notes.unmapped_attributes(), ["bogus"]);
+        assert!(notes[0].contains("POST /admin/v1/schemas"), "{notes:?}");
         let e = run(
             ResourceKind::User,
             user(json!({})),

@@ -708,7 +708,7 @@ mod tests {
 
     #[test]
     fn quirks_are_normalised_with_notes() {
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let n = normalise(
             &reg(),
             ResourceKind::User,
@@ -751,7 +751,7 @@ mod tests {
 
     #[test]
     fn wrong_types_and_missing_required_are_invalid_value() {
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let e = normalise(
             &reg(),
             ResourceKind::User,
@@ -774,7 +774,7 @@ mod tests {
 
     #[test]
     fn group_members_stay_out_of_the_document() {
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let n = normalise(
             &reg(),
             ResourceKind::Group,
@@ -790,7 +790,7 @@ mod tests {
     // "u1"}]` into the document, which a GET of an empty group then showed.
     #[test]
     fn bad_email_addresses_are_kept_with_a_note() {
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let n = normalise(
             &reg(),
             ResourceKind::User,
@@ -800,18 +800,18 @@ mod tests {
         .unwrap();
         assert_eq!(n.doc["emails"][1]["value"], json!("x@"));
         assert_eq!(
-            notes,
+            notes.lines(),
             ["emails[1].value 'x@' is not a valid email address (nothing comes after the '@'); kept as sent"]
         );
         // Only what is new is noted again.
-        let mut later = vec![];
+        let mut later = Notes::default();
         note_bad_emails(&n.doc, Some(&n.doc), &mut later);
         assert!(later.is_empty());
     }
 
     #[test]
     fn member_sub_attributes_are_dropped_with_a_note() {
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let n = normalise(
             &reg(),
             ResourceKind::Group,
