@@ -1,15 +1,26 @@
 //! Seats follow the rules: every active user holds the account's default products, the
-//! products of rules naming one of their groups, and those of rules whose filter they match.
+//! products of rules naming one of their groups, and those of rules whose filter they match;
+//! and the products their identity provider assigns as License entitlements.
 //! A seat is taken only by a conditional increment of its pool; when none is free the
 //! account's seat policy waitlists or refuses. A freed seat goes to the first in line.
+//!
+//! One seat row per user and product, whose `source` says why it is held: `manual` (an
+//! admin moved or gave it: kept while the user is active, whatever rules and entitlements
+//! say), else `idp` (a License entitlement: an explicit assignment of this one user, which
+//! no rule change takes away), else `rule`. When the stronger reason goes and a weaker one
+//! still holds, the seat stays and its source follows (`source_changed`); it is freed only
+//! when no reason is left. Suspension frees every seat, whatever its source.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
 
 use crate::scim::query::{compile_filter, Expr};
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::conflicts::NewConflict;
 use crate::store::resources::ListError;
 use crate::store::rules::RuleRow;
+use crate::store::seats::SeatHolder;
 use crate::store::{ReadConn, WriteTx};
 
 use super::error::Fail;
@@ -21,8 +32,46 @@ use super::Engine;
 pub struct SeatChange {
     pub user_id: String,
     pub product: String,
-    /// `assigned`, `waitlisted`, `freed`, `left_waitlist` or `moved`.
+    /// `assigned`, `waitlisted`, `freed`, `left_waitlist`, `moved`, or `source_changed`
+    /// (the seat stays, held for another reason now).
     pub change: &'static str,
+    /// Who the seat is (or was) held for: `rule` (the mapping rules), `idp` (the identity
+    /// provider's License entitlement) or `manual` (an admin).
+    pub source: &'static str,
+}
+
+/// A seat row's source as the one word a seat change carries.
+pub(crate) fn source_word(source: &str) -> &'static str {
+    match source {
+        "idp" => "idp",
+        "manual" => "manual",
+        _ => "rule",
+    }
+}
+
+/// The products a user's `entitlements` name as licenses: entries of type `License` (any
+/// case) or of no type, by their value, trimmed and lower-cased (product names are
+/// lower-case, and the attribute is not case-exact). An entry of another type is an
+/// ordinary entitlement, and one with no value names nothing: neither holds a seat.
+pub(crate) fn license_names(entitlements: Option<&Value>) -> BTreeSet<String> {
+    let Some(Value::Array(items)) = entitlements else {
+        return BTreeSet::new();
+    };
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .filter(|e| match e.get("type") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(t)) => {
+                let t = t.trim();
+                t.is_empty() || t.eq_ignore_ascii_case(crate::scim::license::LICENSE_TYPE)
+            }
+            Some(_) => false,
+        })
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// What decides seats in one account, read once per request.
@@ -92,21 +141,34 @@ impl Engine {
             .any(|(r, _)| r.group_id.as_deref() == Some(group))
     }
 
-    /// The products a user should hold now.
+    /// The products a user should hold now, each with why: `rule`, or `idp` for the
+    /// products of its License entitlements (`licenses`), which win over a rule.
     async fn desired(
         &self,
         tx: &mut WriteTx,
         account: i64,
         set: &RuleSet,
         user: &str,
-    ) -> Result<BTreeSet<String>, ScimError> {
-        let mut want: BTreeSet<String> = set.settings.default_products.iter().cloned().collect();
+        licenses: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, &'static str>, ScimError> {
+        let mut want: BTreeMap<String, &'static str> = set
+            .settings
+            .default_products
+            .iter()
+            .map(|p| (p.clone(), "rule"))
+            .collect();
+        let by_licenses = |mut want: BTreeMap<String, &'static str>| {
+            for l in licenses {
+                want.insert(l.clone(), "idp");
+            }
+            want
+        };
         if set.rules.is_empty() {
-            return Ok(want);
+            return Ok(by_licenses(want));
         }
         let groups = tx.groups_of_user(account, user).await?;
         for (rule, expr) in &set.rules {
-            if want.contains(&rule.product) {
+            if want.contains_key(&rule.product) || licenses.contains(&rule.product) {
                 continue;
             }
             let matched = match (&rule.group_id, expr) {
@@ -122,14 +184,75 @@ impl Engine {
                 (None, None) => false,
             };
             if matched {
-                want.insert(rule.product.clone());
+                want.insert(rule.product.clone(), "rule");
             }
         }
-        Ok(want)
+        Ok(by_licenses(want))
     }
 
-    /// Brings one user's seats in line with the rules. A deleted or suspended user holds
-    /// none; transferred (manual) seats stay while the user is active.
+    /// The products a SCIM write's user document holds as licenses. A value the write adds
+    /// (not in `old`) must name a product of the account (one with a license pool, as
+    /// `/Licenses` lists), or the request is a 400 `invalidValue` naming it. Returns the
+    /// products the added values name; a value the user already had is left to `reconcile`
+    /// (one that names no product, kept from before entitlements were licenses, holds
+    /// nothing).
+    pub(crate) async fn check_licenses(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        kind: ResourceKind,
+        old: Option<&Map<String, Value>>,
+        new: &Map<String, Value>,
+    ) -> Result<BTreeSet<String>, Fail> {
+        if kind != ResourceKind::User {
+            return Ok(BTreeSet::new());
+        }
+        let before = license_names(old.and_then(|d| d.get("entitlements")));
+        let added: Vec<String> = license_names(new.get("entitlements"))
+            .difference(&before)
+            .cloned()
+            .collect();
+        if added.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let products = tx.pooled_products(account, &added).await?;
+        let unknown: Vec<String> = added
+            .iter()
+            .filter(|a| !products.contains(*a))
+            .map(|a| format!("'{a}'"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ScimError::invalid_value(format!(
+                "entitlements: {} names no product of this account. An entitlement of type \
+                 'License' (or of no type) assigns the seat of the product its value names, \
+                 one of those listed at /Licenses; give another type to an entitlement that \
+                 is not a license",
+                unknown.join(", ")
+            ))
+            .into());
+        }
+        Ok(products)
+    }
+
+    /// The products a stored user's License entitlements name that the account has: a
+    /// value naming none (kept from before entitlements were licenses) holds nothing.
+    async fn held_licenses(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        entitlements: Option<&str>,
+    ) -> Result<BTreeSet<String>, ScimError> {
+        let parsed: Option<Value> = entitlements.and_then(|t| serde_json::from_str(t).ok());
+        let names: Vec<String> = license_names(parsed.as_ref()).into_iter().collect();
+        if names.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        Ok(tx.pooled_products(account, &names).await?)
+    }
+
+    /// Brings one user's seats in line with the rules and its License entitlements. A
+    /// deleted or suspended user holds none; an admin's (manual) seats stay while the user is
+    /// active; a seat held for another reason than before records the new one.
     pub(crate) async fn reconcile(
         &self,
         tx: &mut WriteTx,
@@ -139,28 +262,55 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        let brief = tx.lock_user_brief(account, user).await?;
-        let want = match &brief {
-            Some((_, true)) => self.desired(tx, account, set, user).await?,
-            _ => BTreeSet::new(),
+        let holder = tx.lock_seat_holder(account, user).await?;
+        let want = match &holder {
+            Some(h) if h.active => {
+                let licenses = self
+                    .held_licenses(tx, account, h.entitlements.as_deref())
+                    .await?;
+                self.desired(tx, account, set, user, &licenses).await?
+            }
+            _ => BTreeMap::new(),
         };
         let held = tx
             .seats_of(account, &[user.to_string()])
             .await?
             .remove(user)
             .unwrap_or_default();
-        let active = matches!(brief, Some((_, true)));
+        let active = holder.as_ref().is_some_and(|h| h.active);
         for seat in &held {
-            let keep = want.contains(&seat.product) || (active && seat.source == "manual");
-            if !keep {
-                self.release(tx, account, user, &seat.product, now, changes)
-                    .await?;
+            match want.get(&seat.product) {
+                None if active && seat.source == "manual" => {}
+                None => {
+                    self.release(tx, account, user, &seat.product, now, changes)
+                        .await?;
+                }
+                Some(&source) => {
+                    if seat.source != "manual"
+                        && seat.source != source
+                        && tx
+                            .set_seat_source(account, user, &seat.product, source)
+                            .await?
+                    {
+                        changes.push(SeatChange {
+                            user_id: user.to_string(),
+                            product: seat.product.clone(),
+                            change: "source_changed",
+                            source,
+                        });
+                    }
+                }
             }
         }
-        let Some((user_name, true)) = brief else {
+        let Some(SeatHolder {
+            user_name,
+            active: true,
+            ..
+        }) = holder
+        else {
             return Ok(());
         };
-        for product in want {
+        for (product, source) in want {
             if held.iter().any(|s| s.product == product) {
                 continue;
             }
@@ -170,7 +320,7 @@ impl Engine {
                 set,
                 (user, &user_name),
                 &product,
-                "rule",
+                source,
                 now,
                 changes,
             )
@@ -186,26 +336,68 @@ impl Engine {
         tx: &mut WriteTx,
         account: i64,
         set: &RuleSet,
-        (user, user_name): (&str, &str),
+        who: (&str, &str),
         extra: &[String],
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        let want = self.desired(tx, account, set, user).await?;
-        for product in &want {
+        self.seat_new(tx, account, set, who, &BTreeSet::new(), extra, now, changes)
+            .await
+    }
+
+    /// Seats for a user a SCIM request creates: its License entitlements are checked
+    /// (`check_licenses`) whether it is active or not; an active user then takes the rules'
+    /// products and its licenses.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn seat_created_user(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        set: &RuleSet,
+        who: (&str, &str),
+        doc: &Map<String, Value>,
+        now: &str,
+        changes: &mut Vec<SeatChange>,
+    ) -> Result<(), Fail> {
+        let licenses = self
+            .check_licenses(tx, account, ResourceKind::User, None, doc)
+            .await?;
+        if !doc.get("active").and_then(Value::as_bool).unwrap_or(true) {
+            return Ok(());
+        }
+        self.seat_new(tx, account, set, who, &licenses, &[], now, changes)
+            .await
+    }
+
+    /// A new user's seats: the rules' products and `licenses` (the identity provider's),
+    /// then an admin's `extra` products.
+    #[allow(clippy::too_many_arguments)]
+    async fn seat_new(
+        &self,
+        tx: &mut WriteTx,
+        account: i64,
+        set: &RuleSet,
+        (user, user_name): (&str, &str),
+        licenses: &BTreeSet<String>,
+        extra: &[String],
+        now: &str,
+        changes: &mut Vec<SeatChange>,
+    ) -> Result<(), Fail> {
+        let want = self.desired(tx, account, set, user, licenses).await?;
+        for (product, source) in &want {
             self.acquire(
                 tx,
                 account,
                 set,
                 (user, user_name),
                 product,
-                "rule",
+                source,
                 now,
                 changes,
             )
             .await?;
         }
-        for product in extra.iter().filter(|p| !want.contains(*p)) {
+        for product in extra.iter().filter(|p| !want.contains_key(*p)) {
             self.acquire(
                 tx,
                 account,
@@ -258,6 +450,7 @@ impl Engine {
                 user_id: user.to_string(),
                 product: product.to_string(),
                 change: "assigned",
+                source,
             });
             return Ok(());
         }
@@ -283,6 +476,7 @@ impl Engine {
                     user_id: user.to_string(),
                     product: product.to_string(),
                     change: "waitlisted",
+                    source,
                 });
                 Ok(())
             }
@@ -312,7 +506,7 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
-        let Some(state) = tx.delete_seat(account, user, product).await? else {
+        let Some((state, source)) = tx.delete_seat(account, user, product).await? else {
             return Ok(());
         };
         let was_assigned = state == "assigned";
@@ -324,6 +518,7 @@ impl Engine {
             } else {
                 "left_waitlist"
             },
+            source: source_word(&source),
         });
         if was_assigned {
             tx.give_back_seat(account, product).await?;
@@ -345,7 +540,7 @@ impl Engine {
         now: &str,
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), ScimError> {
-        while let Some(next) = tx.lock_first_waitlisted(account, product).await? {
+        while let Some((next, source)) = tx.lock_first_waitlisted(account, product).await? {
             if !tx.take_seat(account, product).await? {
                 break;
             }
@@ -362,6 +557,7 @@ impl Engine {
                 user_id: next,
                 product: product.to_string(),
                 change: "assigned",
+                source: source_word(&source),
             });
         }
         Ok(())

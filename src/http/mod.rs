@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod body;
 pub mod guard;
+pub mod licenses;
 pub mod oauth;
 pub mod scim;
 

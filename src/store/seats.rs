@@ -1,7 +1,7 @@
 //! Seats: one license of one product held (or waited for) by one user; the waitlist is the
 //! `waitlisted` rows of a product in `queue_seq` order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::Row;
 
@@ -14,12 +14,40 @@ pub struct SeatRow {
     pub product: String,
     /// `assigned` or `waitlisted`.
     pub state: String,
-    /// `rule` or `manual`.
+    /// Why the user holds it: `rule` (the mapping rules), `idp` (a License entitlement the
+    /// identity provider set) or `manual` (an admin: a transfer, an import or added user).
     pub source: String,
     pub since: String,
 }
 
+/// What seat decisions need of a user, read with the user row locked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatHolder {
+    pub user_name: String,
+    pub active: bool,
+    /// The document's `entitlements`, as JSON text (`None` when it has none).
+    pub entitlements: Option<String>,
+}
+
 impl ReadConn {
+    /// Which of these names are products of the account (a pool exists, even of 0 seats).
+    pub async fn pooled_products(
+        &mut self,
+        account: i64,
+        names: &[String],
+    ) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for chunk in names.chunks(500) {
+            let mut sql = Sql::new("SELECT name FROM products WHERE account_id = ");
+            sql.bind_int(account).push(" AND name IN ");
+            in_list(&mut sql, chunk);
+            for r in self.fetch_all(&sql).await? {
+                out.insert(r.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn seats_of(
         &mut self,
         account: i64,
@@ -60,6 +88,32 @@ impl ReadConn {
 }
 
 impl WriteTx {
+    /// userName, active flag and entitlements of a user, the row locked until commit
+    /// (PostgreSQL), as `lock_user_brief` does: seat decisions for one user run one
+    /// transaction at a time.
+    pub async fn lock_seat_holder(
+        &mut self,
+        account: i64,
+        user: &str,
+    ) -> Result<Option<SeatHolder>> {
+        let entitlements = self.backend.json_text("doc", &["entitlements".to_string()]);
+        let mut sql = Sql::new(&format!(
+            "SELECT user_name, active, {entitlements} FROM users WHERE account_id = "
+        ));
+        sql.bind_int(account)
+            .push(" AND id = ")
+            .bind_text(user)
+            .push(self.backend.for_update(false));
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(r) => Some(SeatHolder {
+                user_name: r.try_get(0)?,
+                active: r.try_get::<i64, _>(1)? != 0,
+                entitlements: r.try_get(2)?,
+            }),
+            None => None,
+        })
+    }
+
     /// The user first in line for a product, that row locked until commit. On PostgreSQL a
     /// row another transaction is serving is skipped, so two transactions freeing seats at
     /// once hand them to two different people.
@@ -67,14 +121,17 @@ impl WriteTx {
         &mut self,
         account: i64,
         product: &str,
-    ) -> Result<Option<String>> {
-        let mut sql = Sql::new("SELECT user_id FROM seats WHERE account_id = ");
+    ) -> Result<Option<(String, String)>> {
+        let mut sql = Sql::new("SELECT user_id, source FROM seats WHERE account_id = ");
         sql.bind_int(account)
             .push(" AND product = ")
             .bind_text(product)
             .push(" AND state = 'waitlisted' ORDER BY queue_seq, since, user_id LIMIT 1")
             .push(self.backend.for_update(true));
-        self.fetch_text(&sql).await
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
     }
 
     /// Inserts a seat row unless the user already holds one of the product (a concurrent
@@ -117,7 +174,7 @@ impl WriteTx {
         Ok(self.execute(&sql).await? == 1)
     }
 
-    /// Deletes a seat row; returns the state it had when deleted (`None`: another
+    /// Deletes a seat row; returns the state and source it had when deleted (`None`: another
     /// transaction deleted it first). What to give back follows from this, never from an
     /// earlier read.
     pub async fn delete_seat(
@@ -125,15 +182,40 @@ impl WriteTx {
         account: i64,
         user: &str,
         product: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, String)>> {
         let mut sql = Sql::new("DELETE FROM seats WHERE account_id = ");
         sql.bind_int(account)
             .push(" AND user_id = ")
             .bind_text(user)
             .push(" AND product = ")
             .bind_text(product)
-            .push(" RETURNING state");
-        self.fetch_text(&sql).await
+            .push(" RETURNING state, source");
+        Ok(match self.fetch_optional(&sql).await? {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// Records why a user holds a seat now (`rule` or `idp`); an admin's (`manual`) seat
+    /// keeps its source. False when nothing changed.
+    pub async fn set_seat_source(
+        &mut self,
+        account: i64,
+        user: &str,
+        product: &str,
+        source: &str,
+    ) -> Result<bool> {
+        let mut sql = Sql::new("UPDATE seats SET source = ");
+        sql.bind_text(source)
+            .push(" WHERE account_id = ")
+            .bind_int(account)
+            .push(" AND user_id = ")
+            .bind_text(user)
+            .push(" AND product = ")
+            .bind_text(product)
+            .push(" AND source <> 'manual' AND source <> ")
+            .bind_text(source);
+        Ok(self.execute(&sql).await? == 1)
     }
 
     /// Turns a waitlisted seat into an assigned one; false when the row is no longer

@@ -70,7 +70,7 @@ async fn changes_are_logged_with_properties_notes_seats_and_steps(app: TestApp) 
     assert!(e["notes"].to_string().contains("password dropped"));
     assert_eq!(
         e["seat_changes"],
-        json!([{"user_id": id, "product": "meeting", "change": "assigned"}])
+        json!([{"user_id": id, "product": "meeting", "change": "assigned", "source": "rule"}])
     );
     assert_eq!(e["steps"].as_array().unwrap().len(), 4, "{e}");
 
