@@ -18,5 +18,6 @@ mod ratelimit;
 mod replicas;
 mod scim;
 mod seats;
+mod shapes;
 mod synclog;
 mod wire;
