@@ -616,3 +616,33 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::license_names;
+
+    #[test]
+    fn licenses_are_entitlements_of_type_license_or_of_no_type() {
+        let e = json!([
+            {"value": "webinar", "type": "License"},
+            {"value": " Meeting ", "type": "license"},
+            {"value": "training"},
+            {"value": "support", "type": null},
+            {"value": "recordings", "type": ""},
+            {"value": "Premium support", "type": "Badge"},
+            {"type": "License"},
+            {"value": "", "type": "License"},
+            {"value": 7, "type": "License"},
+            "webinar",
+        ]);
+        let names: Vec<String> = license_names(Some(&e)).into_iter().collect();
+        assert_eq!(
+            names,
+            ["meeting", "recordings", "support", "training", "webinar"]
+        );
+        assert!(license_names(None).is_empty());
+        assert!(license_names(Some(&json!({"value": "webinar"}))).is_empty());
+    }
+}
