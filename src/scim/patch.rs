@@ -1117,8 +1117,17 @@ mod tests {
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager[value eq \"m1\"]",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Manager[Value EQ \"m1\"]",
         ] {
-            let out = run(ResourceKind::User, managed_by("m1"), op("remove", path, None)).unwrap();
-            assert_eq!(out.doc.get(ENT), Some(&json!({"department": "Sales"})), "{path}");
+            let out = run(
+                ResourceKind::User,
+                managed_by("m1"),
+                op("remove", path, None),
+            )
+            .unwrap();
+            assert_eq!(
+                out.doc.get(ENT),
+                Some(&json!({"department": "Sales"})),
+                "{path}"
+            );
         }
         // The extension goes from `schemas` when nothing is left in it.
         let out = run(
@@ -1152,7 +1161,11 @@ mod tests {
         let out = run(
             ResourceKind::User,
             user(json!({})),
-            op("add", "manager[value eq \"m1\"]", Some(json!({"value": "m1"}))),
+            op(
+                "add",
+                "manager[value eq \"m1\"]",
+                Some(json!({"value": "m1"})),
+            ),
         )
         .unwrap();
         assert_eq!(out.doc.get(ENT), Some(&json!({"manager": {"value": "m1"}})));
@@ -1167,14 +1180,22 @@ mod tests {
         let out = run(
             ResourceKind::User,
             managed_by("m1"),
-            op("replace", "manager[value eq \"m1\"]", Some(json!({"value": "m2"}))),
+            op(
+                "replace",
+                "manager[value eq \"m1\"]",
+                Some(json!({"value": "m2"})),
+            ),
         )
         .unwrap();
         assert_eq!(out.doc[ENT]["manager"], json!({"value": "m2"}));
         let out = run(
             ResourceKind::User,
             managed_by("m1"),
-            op("replace", "manager[value eq \"m1\"].value", Some(json!("m3"))),
+            op(
+                "replace",
+                "manager[value eq \"m1\"].value",
+                Some(json!("m3")),
+            ),
         )
         .unwrap();
         assert_eq!(out.doc[ENT]["manager"], json!({"value": "m3"}));
@@ -1209,7 +1230,10 @@ mod tests {
             op(
                 "Add",
                 "roles",
-                Some(json!([assignment("a1", "Admin"), assignment("a2", "Reader")])),
+                Some(json!([
+                    assignment("a1", "Admin"),
+                    assignment("a2", "Reader")
+                ])),
             ),
         )
         .unwrap();

@@ -555,13 +555,10 @@ impl WriteTx {
     /// that no new group can take the name while one still has it. Groups holding a key of
     /// their own are few (usually none) and found through their partial index.
     async fn hand_on_shared_name(&mut self, account: i64) -> Result<()> {
-        let mut sql = Sql::new(
-            "UPDATE scim_groups SET name_key = display_name_lc WHERE account_id = ",
-        );
+        let mut sql =
+            Sql::new("UPDATE scim_groups SET name_key = display_name_lc WHERE account_id = ");
         sql.bind_int(account)
-            .push(
-                " AND id = (SELECT g.id FROM scim_groups g WHERE g.account_id = ",
-            )
+            .push(" AND id = (SELECT g.id FROM scim_groups g WHERE g.account_id = ")
             .bind_int(account)
             .push(
                 " AND g.name_key <> g.display_name_lc AND NOT EXISTS (SELECT 1 FROM scim_groups h \
