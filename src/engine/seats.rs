@@ -113,17 +113,22 @@ impl Engine {
         } else {
             vec![]
         };
+        // The account's schemas, for rules on its custom attributes (read only when a rule
+        // has a filter).
+        let reg = if listed.iter().any(|r| r.filter.is_some()) {
+            Some(self.registry_in(tx, account).await?)
+        } else {
+            None
+        };
         for rule in listed {
-            let expr = match &rule.filter {
-                Some(f) => {
+            let expr = match (&rule.filter, &reg) {
+                (Some(f), Some(reg)) => {
                     // Saved rules were validated; one that no longer compiles selects no one.
                     crate::scim::limits::parse_filter(f)
                         .ok()
-                        .and_then(|parsed| {
-                            compile_filter(self.registry(), ResourceKind::User, &parsed).ok()
-                        })
+                        .and_then(|parsed| compile_filter(reg, ResourceKind::User, &parsed).ok())
                 }
-                None => None,
+                _ => None,
             };
             rules.push((rule, expr));
         }

@@ -163,7 +163,7 @@ pub fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<Change> {
 fn failure_advice(e: &ScimError) -> String {
     match ErrorCode::of_scim(e) {
         ErrorCode::EmailInUse => "The person has a user in another account. They must ask that account's admin to remove them, or contact support; the identity provider's next retry then succeeds.".into(),
-        ErrorCode::Uniqueness => format!("{} Match on it in the identity provider instead of creating it again, or change one of the two.", e.public_detail()),
+        ErrorCode::Uniqueness => format!("A resource with this value already exists in this account ({}): match on it in the identity provider instead of creating it again, or change one of the two.", e.public_detail()),
         ErrorCode::NoSeat => "Add licenses to the product (or free a seat), then let the identity provider retry.".into(),
         ErrorCode::NotFound => "The resource no longer exists in Roster (deleted here or never created): let the identity provider create it again.".into(),
         ErrorCode::ChangedMeanwhile => "Someone changed the resource meanwhile: read it again and retry.".into(),

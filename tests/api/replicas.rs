@@ -299,3 +299,50 @@ async fn postgres_tokens_made_or_revoked_on_one_replica_count_on_the_other() {
         .iter()
         .any(|t| t["name"] == json!("entra") && t["status"] == json!("revoked")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_schema_extension_registered_on_one_replica_counts_on_the_other() {
+    let c = cluster().await;
+    let urn = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    // B builds the account's registry before the extension exists (and caches it).
+    let mut body = user("before");
+    body[urn] = json!({"costCenterCode": "R&D"});
+    let (s, made) = c.scim(1, Method::POST, "Users", Some(body), &c.token).await;
+    assert_eq!(s, 201, "{made}");
+    assert!(made.get(urn).is_none(), "not registered yet: {made}");
+    // Registered through A ...
+    let schema = json!({"id": urn, "attributes": [{"name": "costCenterCode", "type": "string"}]});
+    let (s, added) = c.admin(0, Method::POST, "schemas", Some(schema)).await;
+    assert_eq!(s, 201, "{added}");
+    // ... B takes the attribute, filters on it and lists the schema at once.
+    let mut body = user("after");
+    body[urn] = json!({"costCenterCode": "R&D"});
+    let (s, made) = c.scim(1, Method::POST, "Users", Some(body), &c.token).await;
+    assert_eq!(s, 201, "{made}");
+    assert_eq!(made[urn]["costCenterCode"], json!("R&D"), "{made}");
+    let filter = format!("{urn}:costCenterCode eq \"r&d\"");
+    let (s, found) = c
+        .client
+        .get(format!("{}/Users", c.on(1)))
+        .bearer_auth(&c.token)
+        .query(&[("filter", filter.as_str())])
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(s, 200);
+    let found: Value = found.json().await.unwrap();
+    assert_eq!(found["totalResults"], json!(1), "{found}");
+    let (_, schemas) = c.scim(1, Method::GET, "Schemas", None, &c.token).await;
+    assert!(schemas.to_string().contains(urn));
+    // Removed through B: A stops returning it at once.
+    let (s, _) = c
+        .admin(1, Method::DELETE, &format!("schemas/{urn}"), None)
+        .await;
+    assert_eq!(s, 200);
+    let id = made["id"].as_str().unwrap();
+    let (_, got) = c
+        .scim(0, Method::GET, &format!("Users/{id}"), None, &c.token)
+        .await;
+    assert!(got.get(urn).is_none(), "{got}");
+}
