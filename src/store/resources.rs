@@ -241,16 +241,22 @@ impl ReadConn {
         &mut self,
         account: Option<i64>,
     ) -> Result<Vec<SharedGroupName>> {
+        // The shared names come from the partial index of groups holding a key of their
+        // own; each name's groups from the name index.
         let mut sql = Sql::new(
             "SELECT a.slug, g.display_name_lc, g.id, g.display_name, g.created \
-             FROM scim_groups g JOIN accounts a ON a.id = g.account_id \
-             WHERE (g.account_id, g.display_name_lc) IN (SELECT s.account_id, s.display_name_lc \
-             FROM scim_groups s WHERE s.name_key <> s.display_name_lc",
+             FROM (SELECT DISTINCT account_id, display_name_lc FROM scim_groups \
+             WHERE name_key <> display_name_lc",
         );
         if let Some(a) = account {
-            sql.push(" AND s.account_id = ").bind_int(a);
+            sql.push(" AND account_id = ").bind_int(a);
         }
-        sql.push(") ORDER BY a.slug, g.display_name_lc, g.created, g.id");
+        sql.push(
+            ") s JOIN scim_groups g ON g.account_id = s.account_id \
+             AND g.display_name_lc = s.display_name_lc \
+             JOIN accounts a ON a.id = g.account_id \
+             ORDER BY a.slug, g.display_name_lc, g.created, g.id",
+        );
         self.fetch_all(&sql)
             .await?
             .iter()
