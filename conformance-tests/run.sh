@@ -299,17 +299,22 @@ run_external() {
     fi
     local p f s
     read -r p f s <<< "$(echo "$line" | sed -E 's/^TOTAL: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')"
-    # ms-postman's deliberate deviations (known-deviations.txt, reasons in README.md) are
-    # reported apart; any other failure still fails.
-    local report="$LOG_DIR/external/ms-postman.newman.json" known unexpected
-    if [ -s "$report" ]; then
-        if read -r known unexpected < <("$PYTHON" "$HERE/known_deviations.py" "$report" \
+    # Deliberate deviations from ms-postman and scim2-tester (known-deviations.txt, reasons
+    # in README.md) are reported apart; any other failure still fails.
+    local known unexpected suite kind report
+    for suite in ms-postman scim2-tester; do
+        case $suite in
+            ms-postman) kind=newman report="$LOG_DIR/external/ms-postman.newman.json" ;;
+            scim2-tester) kind=scim2 report="$LOG_DIR/external/scim2-tester.log" ;;
+        esac
+        [ -s "$report" ] || continue
+        if read -r known unexpected < <("$PYTHON" "$HERE/known_deviations.py" "$kind" "$report" \
                 "$HERE/known-deviations.txt"); then
-            echo "external: $known known ms-postman deviations (conformance-tests/README.md), $unexpected unexpected" >&2
+            echo "external: $known known $suite deviations (conformance-tests/README.md), $unexpected unexpected" >&2
             f=$((f - known))
             s=$((s + known))
         fi
-    fi
+    done
     case $rc in
         0|1) ;;
         124) incomplete external "stopped after ${EXTERNAL_TIMEOUT:-1800} s"; f=$((f + 1)) ;;
