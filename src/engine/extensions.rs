@@ -156,7 +156,12 @@ impl Engine {
 
     /// `GET /admin/v1/schemas`.
     pub async fn schemas(&self, ap: &AdminPrincipal) -> Result<SchemaList, EngineError> {
-        let rows = self.store.read().await?.custom_schemas(ap.account_id).await?;
+        let rows = self
+            .store
+            .read()
+            .await?
+            .custom_schemas(ap.account_id)
+            .await?;
         Ok(SchemaList {
             schemas: rows.into_iter().map(view).collect(),
         })
@@ -186,7 +191,10 @@ impl Engine {
         if existing.len() >= extension::MAX_SCHEMAS {
             return Err(EngineError::refused(
                 ErrorCode::TooLarge,
-                format!("an account registers at most {} schema extensions", extension::MAX_SCHEMAS),
+                format!(
+                    "an account registers at most {} schema extensions",
+                    extension::MAX_SCHEMAS
+                ),
             ));
         }
         let row = SchemaRow {
@@ -209,8 +217,12 @@ impl Engine {
             old: None,
             new: Some(serde_json::json!({ "id": urn, "resourceType": row.resource_type })),
         }];
-        draft.step(format!("registered for {}; {indexed} stored resources hold values of it", row.resource_type));
-        self.log_in(&mut tx, ap.account_id, ctx, &draft, 201).await?;
+        draft.step(format!(
+            "registered for {}; {indexed} stored resources hold values of it",
+            row.resource_type
+        ));
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 201)
+            .await?;
         tx.commit().await?;
         Ok(view(row))
     }
@@ -249,7 +261,8 @@ impl Engine {
                         format!("stored resources already share a value of {clash}, which this schema makes unique; change one of them first"),
                     ));
                 }
-                tx.write_ext_values(account, kind, id, &values, false).await?;
+                tx.write_ext_values(account, kind, id, &values, false)
+                    .await?;
                 indexed += 1;
             }
         }
@@ -266,7 +279,11 @@ impl Engine {
     ) -> Result<Option<String>, StoreError> {
         for v in values.iter().filter(|v| v.unique) {
             if let Some(value) = &v.value {
-                if tx.ext_value_holder(account, &v.attr, value, id).await?.is_some() {
+                if tx
+                    .ext_value_holder(account, &v.attr, value, id)
+                    .await?
+                    .is_some()
+                {
                     return Ok(Some(v.attr.clone()));
                 }
             }
@@ -288,17 +305,26 @@ impl Engine {
             .list_rules(ap.account_id)
             .await?
             .into_iter()
-            .filter(|r| r.filter.as_deref().is_some_and(|f| f.to_lowercase().contains(&lc)))
+            .filter(|r| {
+                r.filter
+                    .as_deref()
+                    .is_some_and(|f| f.to_lowercase().contains(&lc))
+            })
             .map(|r| r.id)
             .collect();
         if !users.is_empty() {
             return Err(EngineError::refused(
                 ErrorCode::SchemaInUse,
-                format!("seat rules use {urn}: delete them first ({})", users.join(", ")),
+                format!(
+                    "seat rules use {urn}: delete them first ({})",
+                    users.join(", ")
+                ),
             ));
         }
         if !tx.delete_custom_schema(ap.account_id, urn).await? {
-            return Err(EngineError::not_found(format!("no schema extension {urn} in this account")));
+            return Err(EngineError::not_found(format!(
+                "no schema extension {urn} in this account"
+            )));
         }
         let mut draft = Draft::new(None, "schema", Some(urn));
         draft.resource_type = Some("Schema");
@@ -307,8 +333,12 @@ impl Engine {
             old: Some(Value::String(urn.to_string())),
             new: None,
         }];
-        draft.step("removed; values stay in the stored documents and return if it is registered again".to_string());
-        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200).await?;
+        draft.step(
+            "removed; values stay in the stored documents and return if it is registered again"
+                .to_string(),
+        );
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
         tx.commit().await?;
         Ok(SchemaRemoved {
             deleted: urn.to_string(),
@@ -363,10 +393,7 @@ impl Engine {
         if attrs.is_empty() {
             return Ok(());
         }
-        let connection = ctx
-            .actor
-            .strip_prefix("connection:")
-            .unwrap_or(&ctx.actor);
+        let connection = ctx.actor.strip_prefix("connection:").unwrap_or(&ctx.actor);
         tx.count_unmapped(
             account,
             connection,

@@ -140,8 +140,8 @@ impl Engine {
                     })?;
                 let reg = self.registry_in(&mut tx, ap.account_id).await?;
                 let expr = compile_filter(&reg, ResourceKind::User, &parsed).map_err(|e| {
-                        EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
-                    })?;
+                    EngineError::invalid(ErrorCode::InvalidFilter, "filter", e.public_detail())
+                })?;
                 // Run its SQL once before storing it: a rule the database cannot evaluate
                 // would fail every later user create.
                 tx.user_matches(ap.account_id, "", &expr)

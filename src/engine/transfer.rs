@@ -9,9 +9,9 @@ use validator::Validate;
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::auth::Principal;
-use crate::scim::Notes;
 use crate::scim::patch;
 use crate::scim::resource::{self, Stored};
+use crate::scim::Notes;
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::WriteTx;
 
@@ -98,7 +98,13 @@ impl Engine {
         let current = self.load_user(&mut tx, p, user).await?;
         let result = if retain {
             let mut doc = with_new_email(&current.doc, email);
-            resource::finish(&*self.registry_at(&mut tx, p.account_id, p.schemas_version).await?, ResourceKind::User, &mut doc)?;
+            resource::finish(
+                &*self
+                    .registry_at(&mut tx, p.account_id, p.schemas_version)
+                    .await?,
+                ResourceKind::User,
+                &mut doc,
+            )?;
             let applied = patch::Applied {
                 doc,
                 members: vec![],
@@ -201,7 +207,15 @@ impl Engine {
             members: vec![],
         };
         let old = self
-            .write_patched(tx, p, ResourceKind::User, from, applied, Notes::default(), false)
+            .write_patched(
+                tx,
+                p,
+                ResourceKind::User,
+                from,
+                applied,
+                Notes::default(),
+                false,
+            )
             .await?;
         changes.extend(old.seat_changes);
         let set = self.rule_set(tx, p.account_id).await?;

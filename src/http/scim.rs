@@ -215,13 +215,8 @@ async fn collection(
             let out = engine.create(p, kind, &body, ctx).await?;
             let reg = engine.registry_of(p).await?;
             let projection = projection(&reg, kind, query);
-            let mut resp = resource_response(
-                &reg,
-                StatusCode::CREATED,
-                &out.resource,
-                &projection,
-                base,
-            );
+            let mut resp =
+                resource_response(&reg, StatusCode::CREATED, &out.resource, &projection, base);
             if let Ok(v) = HeaderValue::from_str(&location(&out.resource, base)) {
                 resp.headers_mut().insert(header::LOCATION, v);
             }
@@ -432,12 +427,7 @@ fn projection(reg: &Registry, kind: ResourceKind, query: &[(String, String)]) ->
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    Projection::parse(
-        reg,
-        kind,
-        get("attributes"),
-        get("excludedAttributes"),
-    )
+    Projection::parse(reg, kind, get("attributes"), get("excludedAttributes"))
 }
 
 fn has_param(query: &[(String, String)], name: &str) -> bool {

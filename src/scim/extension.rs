@@ -81,8 +81,15 @@ pub fn check(
         }
     };
     check_urn(&id)?;
-    if builtin.schema(&id).is_some() || id.to_ascii_lowercase().starts_with("urn:ietf:params:scim:schemas:core:") {
-        return Err(refuse("id", format!("{id} is a built-in schema; choose another URN")));
+    if builtin.schema(&id).is_some()
+        || id
+            .to_ascii_lowercase()
+            .starts_with("urn:ietf:params:scim:schemas:core:")
+    {
+        return Err(refuse(
+            "id",
+            format!("{id} is a built-in schema; choose another URN"),
+        ));
     }
     let given = match (resource_type, obj.get("resourceType")) {
         (Some(r), _) => Some(r.to_string()),
@@ -107,14 +114,19 @@ pub fn check(
         match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.chars().count() <= MAX_TEXT => Ok(Some(s.clone())),
-            Some(Value::String(_)) => Err(refuse(key, format!("holds at most {MAX_TEXT} characters"))),
+            Some(Value::String(_)) => {
+                Err(refuse(key, format!("holds at most {MAX_TEXT} characters")))
+            }
             Some(_) => Err(refuse(key, "must be a string")),
         }
     };
     let name = text("name")?;
     let description = text("description")?;
     let Some(Value::Array(attrs)) = obj.get("attributes") else {
-        return Err(refuse("attributes", "is required: a list of attribute definitions"));
+        return Err(refuse(
+            "attributes",
+            "is required: a list of attribute definitions",
+        ));
     };
     if attrs.is_empty() {
         return Err(refuse("attributes", "defines no attribute"));
@@ -149,8 +161,7 @@ pub fn check(
         "meta".into(),
         serde_json::json!({ "resourceType": "Schema", "location": format!("/Schemas/{id}") }),
     );
-    let schema = Schema::from_doc(Value::Object(canonical))
-        .map_err(|e| refuse("attributes", e))?;
+    let schema = Schema::from_doc(Value::Object(canonical)).map_err(|e| refuse("attributes", e))?;
     Ok(Checked { kind, schema })
 }
 
@@ -189,10 +200,17 @@ fn canonical_keys(
     let mut out = Map::new();
     for (k, v) in obj {
         let Some(name) = known.iter().find(|n| n.eq_ignore_ascii_case(k)) else {
-            let field = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            let field = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
             return Err(refuse(
                 field,
-                format!("is not a schema member; expected one of {}", known.join(", ")),
+                format!(
+                    "is not a schema member; expected one of {}",
+                    known.join(", ")
+                ),
             ));
         };
         if out.insert((*name).to_string(), v.clone()).is_some() {
@@ -252,8 +270,13 @@ fn attribute(
                 .iter()
                 .find(|a| a.eq_ignore_ascii_case(s))
                 .map(|a| (*a).to_string())
-                .ok_or_else(|| refuse(at(k), format!("'{s}' is not one of {}", allowed.join(", ")))),
-            Some(_) => Err(refuse(at(k), format!("must be one of {}", allowed.join(", ")))),
+                .ok_or_else(|| {
+                    refuse(at(k), format!("'{s}' is not one of {}", allowed.join(", ")))
+                }),
+            Some(_) => Err(refuse(
+                at(k),
+                format!("must be one of {}", allowed.join(", ")),
+            )),
         }
     };
     let flag = |k: &str| -> Result<bool, Refusal> {
@@ -301,11 +324,19 @@ fn attribute(
     doc.insert("caseExact".into(), Value::from(flag("caseExact")?));
     doc.insert(
         "mutability".into(),
-        Value::from(choice("mutability", &["readOnly", "readWrite", "immutable", "writeOnly"], "readWrite")?),
+        Value::from(choice(
+            "mutability",
+            &["readOnly", "readWrite", "immutable", "writeOnly"],
+            "readWrite",
+        )?),
     );
     doc.insert(
         "returned".into(),
-        Value::from(choice("returned", &["always", "never", "default", "request"], "default")?),
+        Value::from(choice(
+            "returned",
+            &["always", "never", "default", "request"],
+            "default",
+        )?),
     );
     doc.insert("uniqueness".into(), Value::from(uniqueness.clone()));
     if let Some(v) = strings("canonicalValues")? {
@@ -316,11 +347,17 @@ fn attribute(
     }
     match (ty.as_str(), obj.get("subAttributes")) {
         ("complex", _) if is_sub => {
-            return Err(refuse(at("type"), "a sub-attribute cannot be complex (RFC 7643 §2.3.8)"));
+            return Err(refuse(
+                at("type"),
+                "a sub-attribute cannot be complex (RFC 7643 §2.3.8)",
+            ));
         }
         ("complex", Some(Value::Array(subs))) if !subs.is_empty() => {
             if uniqueness != "none" {
-                return Err(refuse(at("uniqueness"), "set uniqueness on the sub-attributes of a complex attribute"));
+                return Err(refuse(
+                    at("uniqueness"),
+                    "set uniqueness on the sub-attributes of a complex attribute",
+                ));
             }
             let mut out = Vec::with_capacity(subs.len());
             for (i, s) in subs.iter().enumerate() {
@@ -340,10 +377,16 @@ fn attribute(
             );
         }
         ("complex", _) => {
-            return Err(refuse(at("subAttributes"), "a complex attribute needs its sub-attributes"));
+            return Err(refuse(
+                at("subAttributes"),
+                "a complex attribute needs its sub-attributes",
+            ));
         }
         (_, Some(Value::Array(subs))) if !subs.is_empty() => {
-            return Err(refuse(at("subAttributes"), format!("only a complex attribute has sub-attributes; '{name}' is {ty}")));
+            return Err(refuse(
+                at("subAttributes"),
+                format!("only a complex attribute has sub-attributes; '{name}' is {ty}"),
+            ));
         }
         _ => {}
     }
@@ -353,7 +396,10 @@ fn attribute(
 fn unique_names(attrs: &[(String, Value)], field: &str) -> Result<(), Refusal> {
     for (i, (a, _)) in attrs.iter().enumerate() {
         if attrs[..i].iter().any(|(b, _)| b.eq_ignore_ascii_case(a)) {
-            return Err(refuse(field, format!("'{a}' is defined twice (names match in any case)")));
+            return Err(refuse(
+                field,
+                format!("'{a}' is defined twice (names match in any case)"),
+            ));
         }
     }
     Ok(())
@@ -436,7 +482,9 @@ fn push(
     v: &Value,
 ) -> Result<(), String> {
     let (value, num) = match (def.ty, v) {
-        (AttrType::Integer | AttrType::Decimal, Value::Number(n)) => (Some(n.to_string()), n.as_f64()),
+        (AttrType::Integer | AttrType::Decimal, Value::Number(n)) => {
+            (Some(n.to_string()), n.as_f64())
+        }
         (AttrType::Boolean, Value::Bool(b)) => (Some(b.to_string()), None),
         (AttrType::DateTime, Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(t) => (Some(timestamp(t.with_timezone(&chrono::Utc))), None),
@@ -448,7 +496,14 @@ fn push(
                     "'{attr}' holds at most {MAX_VALUE} characters (custom attributes are indexed for filters)"
                 ));
             }
-            (Some(if def.case_exact { s.clone() } else { s.to_lowercase() }), None)
+            (
+                Some(if def.case_exact {
+                    s.clone()
+                } else {
+                    s.to_lowercase()
+                }),
+                None,
+            )
         }
         _ => return Ok(()),
     };
@@ -494,7 +549,10 @@ mod tests {
         let a = c.schema.attr("COSTCENTERCODE").unwrap();
         assert_eq!(a.ty, AttrType::String);
         assert!(!a.multi_valued && !a.case_exact);
-        assert_eq!(c.schema.attr("badge").unwrap().uniqueness, Uniqueness::Server);
+        assert_eq!(
+            c.schema.attr("badge").unwrap().uniqueness,
+            Uniqueness::Server
+        );
         assert_eq!(c.schema.doc["attributes"][0]["mutability"], "readWrite");
         assert_eq!(c.schema.doc["attributes"][0]["returned"], "default");
         assert_eq!(c.schema.doc["meta"]["location"], format!("/Schemas/{URN}"));
@@ -506,18 +564,54 @@ mod tests {
         let cases = [
             (serde_json::json!([]), ""),
             (serde_json::json!({"attributes": []}), "id"),
-            (serde_json::json!({"id": "costcenter", "attributes": []}), "id"),
-            (serde_json::json!({"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": []}), "id"),
-            (serde_json::json!({"id": "urn:x:y", "attributes": [{"name": "a", "type": "string"}]}), "resourceType"),
-            (serde_json::json!({"id": URN, "attributes": []}), "attributes"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "1a", "type": "string"}]}), "attributes[0].name"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "text"}]}), "attributes[0].type"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a"}]}), "attributes[0].type"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "string", "multi": true}]}), "attributes[0].multi"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "complex"}]}), "attributes[0].subAttributes"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "string", "uniqueness": "global"}]}), "attributes[0].uniqueness"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "string"}, {"name": "A", "type": "string"}]}), "attributes"),
-            (serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "complex", "subAttributes": [{"name": "b", "type": "complex"}]}]}), "attributes[0].subAttributes[0].type"),
+            (
+                serde_json::json!({"id": "costcenter", "attributes": []}),
+                "id",
+            ),
+            (
+                serde_json::json!({"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": []}),
+                "id",
+            ),
+            (
+                serde_json::json!({"id": "urn:x:y", "attributes": [{"name": "a", "type": "string"}]}),
+                "resourceType",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": []}),
+                "attributes",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "1a", "type": "string"}]}),
+                "attributes[0].name",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "text"}]}),
+                "attributes[0].type",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a"}]}),
+                "attributes[0].type",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "string", "multi": true}]}),
+                "attributes[0].multi",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "complex"}]}),
+                "attributes[0].subAttributes",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "string", "uniqueness": "global"}]}),
+                "attributes[0].uniqueness",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "string"}, {"name": "A", "type": "string"}]}),
+                "attributes",
+            ),
+            (
+                serde_json::json!({"id": URN, "attributes": [{"name": "a", "type": "complex", "subAttributes": [{"name": "b", "type": "complex"}]}]}),
+                "attributes[0].subAttributes[0].type",
+            ),
         ];
         for (doc, field) in cases {
             let e = check(&doc, None, &reg).unwrap_err();
@@ -525,7 +619,10 @@ mod tests {
         }
         // The resource type may be given when the URN does not say it.
         let doc = serde_json::json!({"id": "urn:acme:cost", "attributes": [{"name": "a", "type": "string"}]});
-        assert_eq!(check(&doc, Some("group"), &reg).unwrap().kind, ResourceKind::Group);
+        assert_eq!(
+            check(&doc, Some("group"), &reg).unwrap().kind,
+            ResourceKind::Group
+        );
     }
 
     #[test]

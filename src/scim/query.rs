@@ -148,10 +148,22 @@ pub fn compile_filter(reg: &Registry, kind: ResourceKind, f: &Filter) -> Result<
                     (CompareOp::Eq, CompValue::Null) => Expr::Not(Box::new(any(None))),
                     (CompareOp::Ne, CompValue::Null) => any(None),
                     (CompareOp::Ne, v) => {
-                        let eq = comparison(Field::Elem(None), attr, CompareOp::Eq, v, &path.to_string())?;
+                        let eq = comparison(
+                            Field::Elem(None),
+                            attr,
+                            CompareOp::Eq,
+                            v,
+                            &path.to_string(),
+                        )?;
                         Expr::Not(Box::new(any(Some(eq))))
                     }
-                    (op, v) => any(Some(comparison(Field::Elem(None), attr, *op, v, &path.to_string())?)),
+                    (op, v) => any(Some(comparison(
+                        Field::Elem(None),
+                        attr,
+                        *op,
+                        v,
+                        &path.to_string(),
+                    )?)),
                 }
             }
             Place::Multi(set, attr, sub) => {
@@ -355,9 +367,15 @@ fn custom_place<'r>(
         return Ok(None);
     }
     let (leaf, key) = match (attr.ty, sub) {
-        (AttrType::Complex, Some(s)) => (s, super::extension::index_key(urn, &attr.name, Some(&s.name))),
+        (AttrType::Complex, Some(s)) => (
+            s,
+            super::extension::index_key(urn, &attr.name, Some(&s.name)),
+        ),
         (AttrType::Complex, None) => match attr.sub("value") {
-            Some(s) => (s, super::extension::index_key(urn, &attr.name, Some(&s.name))),
+            Some(s) => (
+                s,
+                super::extension::index_key(urn, &attr.name, Some(&s.name)),
+            ),
             None => {
                 return Err(ScimError::invalid_filter(format!(
                     "'{path}' is complex: name a sub-attribute"
@@ -513,7 +531,14 @@ pub fn compile_sort(
                 descending,
             })
         }
-        Place::Multi(Set::Ext { key, singular: true }, attr, None) => {
+        Place::Multi(
+            Set::Ext {
+                key,
+                singular: true,
+            },
+            attr,
+            None,
+        ) => {
             let ty = value_type(attr)
                 .map_err(|e| ScimError::invalid_value(format!("sortBy '{sort_by}' {e}")))?;
             Ok(Sort {

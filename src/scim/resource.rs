@@ -303,7 +303,10 @@ pub(crate) fn resolve_key<'r>(
 /// as an identity provider's mapping names them.
 pub(crate) fn unmapped(key: &str, value: &Value, notes: &mut Notes) {
     match value.as_object() {
-        Some(inner) if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) && !inner.is_empty() => {
+        Some(inner)
+            if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+                && !inner.is_empty() =>
+        {
             for k in inner.keys() {
                 notes.unmapped(&format!("{key}:{k}"));
             }

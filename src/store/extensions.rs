@@ -33,8 +33,9 @@ pub struct UnmappedRow {
 
 impl ReadConn {
     pub async fn custom_schemas(&mut self, account: i64) -> Result<Vec<SchemaRow>> {
-        let mut sql =
-            Sql::new("SELECT urn, resource_type, doc, created FROM custom_schemas WHERE account_id = ");
+        let mut sql = Sql::new(
+            "SELECT urn, resource_type, doc, created FROM custom_schemas WHERE account_id = ",
+        );
         sql.bind_int(account).push(" ORDER BY created, urn_lc");
         self.fetch_all(&sql)
             .await?
@@ -151,11 +152,7 @@ fn like_escaped(s: &str) -> String {
 }
 
 impl WriteTx {
-    pub async fn insert_custom_schema(
-        &mut self,
-        account: i64,
-        row: &SchemaRow,
-    ) -> Result<()> {
+    pub async fn insert_custom_schema(&mut self, account: i64, row: &SchemaRow) -> Result<()> {
         let mut sql = Sql::new(
             "INSERT INTO custom_schemas (account_id, urn, urn_lc, resource_type, doc, created) VALUES (",
         );

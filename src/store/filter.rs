@@ -306,22 +306,22 @@ impl FilterCompiler {
                 Arg::Real(*d)
             }
             (lit, shape, _) => match (lit, shape) {
-            (Lit::Bool(v), Shape::Json) => {
-                text = b.json_typed(&text, JsonKind::Bool);
-                b.json_bool(*v)
-            }
-            (Lit::Bool(v), _) => Arg::Int(i64::from(*v)),
-            (Lit::Int(i), Shape::Json) => {
-                text = b.json_typed(&text, JsonKind::Number);
-                Arg::Int(*i)
-            }
-            (Lit::Decimal(d), Shape::Json) => {
-                text = b.json_typed(&text, JsonKind::Number);
-                Arg::Real(*d)
-            }
-            (Lit::Int(i), _) => Arg::Int(*i),
-            (Lit::Decimal(d), _) => Arg::Real(*d),
-            (Lit::Str(s), _) => Arg::Text(s.clone()),
+                (Lit::Bool(v), Shape::Json) => {
+                    text = b.json_typed(&text, JsonKind::Bool);
+                    b.json_bool(*v)
+                }
+                (Lit::Bool(v), _) => Arg::Int(i64::from(*v)),
+                (Lit::Int(i), Shape::Json) => {
+                    text = b.json_typed(&text, JsonKind::Number);
+                    Arg::Int(*i)
+                }
+                (Lit::Decimal(d), Shape::Json) => {
+                    text = b.json_typed(&text, JsonKind::Number);
+                    Arg::Real(*d)
+                }
+                (Lit::Int(i), _) => Arg::Int(*i),
+                (Lit::Decimal(d), _) => Arg::Real(*d),
+                (Lit::Str(s), _) => Arg::Text(s.clone()),
             },
         };
         let already_lower = matches!(shape, Shape::Text { lowered: true } | Shape::Ext);
@@ -363,7 +363,11 @@ impl FilterCompiler {
         if let Field::Ext(key) = &sort.field {
             // A custom attribute sorts by its indexed value (resources without it last in
             // ascending order on PostgreSQL, first on SQLite, as NULLs sort there).
-            let column = if sort.ty == ValueType::Number { "num" } else { "value" };
+            let column = if sort.ty == ValueType::Number {
+                "num"
+            } else {
+                "value"
+            };
             sql.push(&format!(
                 "(SELECT x.{column} FROM ext_values x WHERE x.account_id = r.account_id AND x.resource_id = r.id AND x.attr = "
             ))

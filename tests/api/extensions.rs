@@ -79,7 +79,8 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     let entry = last_entry(&app, &admin).await;
     let notes = entry["notes"].to_string();
     assert!(
-        notes.contains(&format!("{ENTRA}:costCenterCode")) && notes.contains("POST /admin/v1/schemas"),
+        notes.contains(&format!("{ENTRA}:costCenterCode"))
+            && notes.contains("POST /admin/v1/schemas"),
         "the note names the attribute and how to keep it: {notes}"
     );
     let early = created["id"].as_str().unwrap().to_string();
@@ -93,7 +94,10 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
             })),
         )
         .await;
-    assert_eq!(s, 200, "a PATCH to a path in no schema is not refused: {patched}");
+    assert_eq!(
+        s, 200,
+        "a PATCH to a path in no schema is not refused: {patched}"
+    );
     let (s, report) = app
         .admin(&admin, Method::GET, "reports/unmapped", None)
         .await;
@@ -108,11 +112,7 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     assert_eq!(row["count"], json!(2), "{report}");
 
     // Discovery without a token shows the built-in schemas only.
-    let anon = |path: &str| {
-        app.client
-            .get(format!("{}/{path}", app.base))
-            .send()
-    };
+    let anon = |path: &str| app.client.get(format!("{}/{path}", app.base)).send();
     let schemas: Value = anon("Schemas").await.unwrap().json().await.unwrap();
     assert!(!schemas.to_string().contains(ENTRA));
 
@@ -179,14 +179,20 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     assert_eq!(s, 201, "{ada}");
     assert_eq!(ada[ENTRA]["costCenterCode"], json!("R&D"));
     assert_eq!(ada[ENTRA]["badgeNumber"], json!(7));
-    assert!(ada[ENTRA].get("clearance").is_none(), "returned: request: {ada}");
+    assert!(
+        ada[ENTRA].get("clearance").is_none(),
+        "returned: request: {ada}"
+    );
     assert!(ada[ENTRA].get("pin").is_none(), "returned: never: {ada}");
     assert!(ada["schemas"].as_array().unwrap().contains(&json!(ENTRA)));
     let ada_id = ada["id"].as_str().unwrap().to_string();
     let (_, asked) = app
         .send(
             Method::GET,
-            &format!("Users/{ada_id}?attributes={}", enc(&format!("{ENTRA}:clearance"))),
+            &format!(
+                "Users/{ada_id}?attributes={}",
+                enc(&format!("{ENTRA}:clearance"))
+            ),
             None,
         )
         .await;
@@ -252,16 +258,36 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     assert_eq!(ids(&app, &format!("{cc} eq \"R&D\"")).await, ["ada", "cy"]);
     assert_eq!(ids(&app, &format!("{cc} ne \"r&d\"")).await, ["early"]);
     assert_eq!(ids(&app, &format!("{cc} sw \"sa\"")).await, ["early"]);
-    assert_eq!(ids(&app, &format!("{ENTRA}:badgeNumber gt 10")).await, ["cy"]);
-    assert_eq!(ids(&app, &format!("{ENTRA}:badgeNumber le 10")).await, ["ada"]);
     assert_eq!(
-        ids(&app, &format!("{ENTRA}:startDate lt \"2026-01-05T08:00:00Z\"")).await,
+        ids(&app, &format!("{ENTRA}:badgeNumber gt 10")).await,
+        ["cy"]
+    );
+    assert_eq!(
+        ids(&app, &format!("{ENTRA}:badgeNumber le 10")).await,
         ["ada"]
     );
-    assert_eq!(ids(&app, &format!("{ENTRA}:skills eq \"SQL\"")).await, ["ada"]);
-    assert_eq!(ids(&app, &format!("{ENTRA}:badgeNumber pr")).await, ["ada", "cy"]);
     assert_eq!(
-        ids(&app, &format!("not ({ENTRA}:badgeNumber pr) and userName ne \"bad\"")).await,
+        ids(
+            &app,
+            &format!("{ENTRA}:startDate lt \"2026-01-05T08:00:00Z\"")
+        )
+        .await,
+        ["ada"]
+    );
+    assert_eq!(
+        ids(&app, &format!("{ENTRA}:skills eq \"SQL\"")).await,
+        ["ada"]
+    );
+    assert_eq!(
+        ids(&app, &format!("{ENTRA}:badgeNumber pr")).await,
+        ["ada", "cy"]
+    );
+    assert_eq!(
+        ids(
+            &app,
+            &format!("not ({ENTRA}:badgeNumber pr) and userName ne \"bad\"")
+        )
+        .await,
         ["early"]
     );
     let (s, e) = app
@@ -296,8 +322,13 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     assert_eq!(order, ["cy", "ada"]);
 
     // A seat rule on the custom attribute.
-    app.admin(&admin, Method::PUT, "products/webinar", Some(json!({"seats": 10})))
-        .await;
+    app.admin(
+        &admin,
+        Method::PUT,
+        "products/webinar",
+        Some(json!({"seats": 10})),
+    )
+    .await;
     let (s, rule) = app
         .admin(
             &admin,
@@ -311,12 +342,20 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     let seats = |body: &Value| {
         body["urn:roster:params:scim:schemas:extension:2.0:User"]["seats"]
             .as_array()
-            .map(|a| a.iter().map(|s| s["product"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>())
+            .map(|a| {
+                a.iter()
+                    .map(|s| s["product"].as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default()
     };
     let roster_ext = enc("urn:roster:params:scim:schemas:extension:2.0:User");
     let (_, a) = app
-        .send(Method::GET, &format!("Users/{ada_id}?attributes={roster_ext}"), None)
+        .send(
+            Method::GET,
+            &format!("Users/{ada_id}?attributes={roster_ext}"),
+            None,
+        )
         .await;
     assert_eq!(seats(&a), ["webinar"], "{a}");
     // Changing the attribute moves the seat.
@@ -332,7 +371,11 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
         .await;
     assert_eq!(s, 200);
     let (_, a) = app
-        .send(Method::GET, &format!("Users/{ada_id}?attributes={roster_ext}"), None)
+        .send(
+            Method::GET,
+            &format!("Users/{ada_id}?attributes={roster_ext}"),
+            None,
+        )
         .await;
     assert!(seats(&a).is_empty(), "{a}");
 
@@ -368,7 +411,9 @@ async fn entra_stream_sets_changes_filters_and_clears_custom_attributes(app: Tes
     assert_eq!(s, 200);
     let (_, schemas) = app.send(Method::GET, "Schemas", None).await;
     assert!(!schemas.to_string().contains(ENTRA));
-    let (_, a) = app.send(Method::GET, &format!("Users/{ada_id}"), None).await;
+    let (_, a) = app
+        .send(Method::GET, &format!("Users/{ada_id}"), None)
+        .await;
     assert!(a.get(ENTRA).is_none(), "{a}");
     assert!(!a["schemas"].to_string().contains(ENTRA), "{a}");
     // Registered again, the stored values come back, indexed.
@@ -394,16 +439,25 @@ async fn okta_stream_replaces_and_clears_custom_attributes(app: TestApp) {
         ]
     });
     // The URN does not say User: the request does.
-    let (s, e) = app.admin(&admin, Method::POST, "schemas", Some(schema.clone())).await;
+    let (s, e) = app
+        .admin(&admin, Method::POST, "schemas", Some(schema.clone()))
+        .await;
     assert_eq!(s, 400, "{e}");
     assert_eq!(e["error"]["field"], json!("resourceType"));
     let (s, added) = app
-        .admin(&admin, Method::POST, "schemas?resourceType=User", Some(schema))
+        .admin(
+            &admin,
+            Method::POST,
+            "schemas?resourceType=User",
+            Some(schema),
+        )
         .await;
     assert_eq!(s, 201, "{added}");
 
     // Okta: look up by userName, then POST, then PUT the whole user.
-    assert!(ids(&app, "userName eq \"grace@acme.test\"").await.is_empty());
+    assert!(ids(&app, "userName eq \"grace@acme.test\"")
+        .await
+        .is_empty());
     let body = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", OKTA],
         "userName": "grace@acme.test",
@@ -414,35 +468,63 @@ async fn okta_stream_replaces_and_clears_custom_attributes(app: TestApp) {
     });
     let (s, g) = app.send(Method::POST, "Users", Some(body.clone())).await;
     assert_eq!(s, 201, "{g}");
-    assert_eq!(g[OKTA]["isContractor"], json!(true), "a boolean as a string is read: {g}");
+    assert_eq!(
+        g[OKTA]["isContractor"],
+        json!(true),
+        "a boolean as a string is read: {g}"
+    );
     assert_eq!(g[OKTA]["location"]["floor"], json!(3));
     let id = g["id"].as_str().unwrap().to_string();
-    assert_eq!(ids(&app, &format!("{OKTA}:isContractor eq true")).await, ["grace@acme.test"]);
-    assert_eq!(ids(&app, &format!("{OKTA}:location.site eq \"oslo\"")).await, ["grace@acme.test"]);
-    assert_eq!(ids(&app, &format!("{OKTA}:location.floor ge 3")).await, ["grace@acme.test"]);
+    assert_eq!(
+        ids(&app, &format!("{OKTA}:isContractor eq true")).await,
+        ["grace@acme.test"]
+    );
+    assert_eq!(
+        ids(&app, &format!("{OKTA}:location.site eq \"oslo\"")).await,
+        ["grace@acme.test"]
+    );
+    assert_eq!(
+        ids(&app, &format!("{OKTA}:location.floor ge 3")).await,
+        ["grace@acme.test"]
+    );
 
     let mut put = body.clone();
     put[OKTA] = json!({"employeeType": "Employee", "isContractor": false});
-    let (s, g) = app.send(Method::PUT, &format!("Users/{id}"), Some(put)).await;
+    let (s, g) = app
+        .send(Method::PUT, &format!("Users/{id}"), Some(put))
+        .await;
     assert_eq!(s, 200, "{g}");
     assert!(g[OKTA].get("location").is_none(), "{g}");
-    assert!(ids(&app, &format!("{OKTA}:location.site pr")).await.is_empty());
-    assert_eq!(ids(&app, &format!("{OKTA}:employeeType eq \"employee\"")).await, ["grace@acme.test"]);
+    assert!(ids(&app, &format!("{OKTA}:location.site pr"))
+        .await
+        .is_empty());
+    assert_eq!(
+        ids(&app, &format!("{OKTA}:employeeType eq \"employee\"")).await,
+        ["grace@acme.test"]
+    );
 
     // A PUT without the extension clears it.
     let mut put = body.clone();
     put.as_object_mut().unwrap().remove(OKTA);
-    let (s, g) = app.send(Method::PUT, &format!("Users/{id}"), Some(put)).await;
+    let (s, g) = app
+        .send(Method::PUT, &format!("Users/{id}"), Some(put))
+        .await;
     assert_eq!(s, 200, "{g}");
     assert!(g.get(OKTA).is_none(), "{g}");
-    assert!(ids(&app, &format!("{OKTA}:employeeType pr")).await.is_empty());
+    assert!(ids(&app, &format!("{OKTA}:employeeType pr"))
+        .await
+        .is_empty());
 
     // Deleting the user removes its indexed values.
-    let (s, _) = app.send(Method::PUT, &format!("Users/{id}"), Some(body)).await;
+    let (s, _) = app
+        .send(Method::PUT, &format!("Users/{id}"), Some(body))
+        .await;
     assert_eq!(s, 200);
     let (s, _) = app.send(Method::DELETE, &format!("Users/{id}"), None).await;
     assert_eq!(s, 204);
-    assert!(ids(&app, &format!("{OKTA}:employeeType pr")).await.is_empty());
+    assert!(ids(&app, &format!("{OKTA}:employeeType pr"))
+        .await
+        .is_empty());
 }
 
 async fn group_extensions_and_unique_attributes(app: TestApp) {
@@ -465,7 +547,11 @@ async fn group_extensions_and_unique_attributes(app: TestApp) {
     assert_eq!(s, 201, "{added}");
     assert_eq!(added["resourceType"], json!("Group"));
     let (_, types) = app.send(Method::GET, "ResourceTypes/Group", None).await;
-    assert_eq!(types["schemaExtensions"][0]["schema"], json!(urn), "{types}");
+    assert_eq!(
+        types["schemaExtensions"][0]["schema"],
+        json!(urn),
+        "{types}"
+    );
 
     let group = |name: &str, cc: &str| {
         json!({
@@ -474,26 +560,42 @@ async fn group_extensions_and_unique_attributes(app: TestApp) {
             urn: {"costCenter": cc, "owner": "it"}
         })
     };
-    let (s, g1) = app.send(Method::POST, "Groups", Some(group("one", "CC-1"))).await;
+    let (s, g1) = app
+        .send(Method::POST, "Groups", Some(group("one", "CC-1")))
+        .await;
     assert_eq!(s, 201, "{g1}");
     assert_eq!(g1[urn]["costCenter"], json!("CC-1"));
     // Unique within the account, case-insensitively (the attribute is not caseExact).
-    let (s, e) = app.send(Method::POST, "Groups", Some(group("two", "cc-1"))).await;
+    let (s, e) = app
+        .send(Method::POST, "Groups", Some(group("two", "cc-1")))
+        .await;
     assert_eq!(s, 409, "{e}");
     assert_eq!(e["scimType"], json!("uniqueness"));
-    assert!(e["detail"].as_str().unwrap().to_lowercase().contains("costcenter"), "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("costcenter"),
+        "{e}"
+    );
     // A required attribute of an extension the resource uses.
     let mut missing = group("three", "CC-3");
     missing[urn].as_object_mut().unwrap().remove("owner");
     let (s, e) = app.send(Method::POST, "Groups", Some(missing)).await;
     assert_eq!(s, 400, "{e}");
     assert!(e["detail"].as_str().unwrap().contains("owner"), "{e}");
-    let (s, g2) = app.send(Method::POST, "Groups", Some(group("two", "CC-2"))).await;
+    let (s, g2) = app
+        .send(Method::POST, "Groups", Some(group("two", "CC-2")))
+        .await;
     assert_eq!(s, 201, "{g2}");
     let (s, found) = app
         .send(
             Method::GET,
-            &format!("Groups?filter={}", enc(&format!("{urn}:costCenter eq \"cc-2\""))),
+            &format!(
+                "Groups?filter={}",
+                enc(&format!("{urn}:costCenter eq \"cc-2\""))
+            ),
             None,
         )
         .await;

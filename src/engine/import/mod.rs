@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::auth::Principal;
-use crate::scim::Notes;
 use crate::scim::patch::Applied;
+use crate::scim::Notes;
 use crate::scim::{resource, ResourceKind, ScimError};
 use crate::store::synclog::SyncRow;
 use crate::store::WriteTx;
@@ -489,7 +489,13 @@ impl Engine {
                     .await?
                     .ok_or_else(|| ScimError::internal("user vanished during import"))?;
                 let mut doc = desired_doc(row, Some(&current.doc));
-                resource::finish(&*self.registry_at(tx, p.account_id, p.schemas_version).await?, ResourceKind::User, &mut doc)?;
+                resource::finish(
+                    &*self
+                        .registry_at(tx, p.account_id, p.schemas_version)
+                        .await?,
+                    ResourceKind::User,
+                    &mut doc,
+                )?;
                 if doc != current.doc {
                     let out = self
                         .write_patched(
@@ -541,7 +547,9 @@ impl Engine {
                             let mut gdoc = Map::new();
                             gdoc.insert("displayName".into(), Value::String(name.clone()));
                             resource::finish(
-                                &*self.registry_at(tx, p.account_id, p.schemas_version).await?,
+                                &*self
+                                    .registry_at(tx, p.account_id, p.schemas_version)
+                                    .await?,
                                 ResourceKind::Group,
                                 &mut gdoc,
                             )?;
