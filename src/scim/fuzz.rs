@@ -21,6 +21,8 @@ use super::schema::{Registry, ResourceKind};
 use super::{patch, resource, Notes};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// A custom extension the fixture's account registered (every kind of attribute).
+const CUSTOM: &str = "urn:fuzz:params:scim:schemas:extension:2.0:User";
 
 /// Keys a resource body (or a no-path PATCH value) may hold: every kind of attribute,
 /// read-only and unknown ones included, dotted and URN-qualified.
@@ -79,6 +81,16 @@ const KEYS: &[&str] = &[
     "department",
     "status",
     "seats",
+    CUSTOM,
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:costCenter",
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:badge",
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:tags",
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:site",
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:site.floor",
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:history",
+    "urn:fuzz:params:scim:schemas:extension:2.0:User:nope",
+    "urn:unregistered:2.0:User:costCenter",
+    "costCenter",
 ];
 
 /// PATCH paths with a value filter, on top of [`KEYS`].
@@ -192,7 +204,24 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let reg = Registry::load().expect("the schemas load");
+        let builtin = Registry::load().expect("the schemas load");
+        let custom = super::extension::check(
+            &json!({"id": CUSTOM, "attributes": [
+                {"name": "costCenter", "type": "string", "uniqueness": "server"},
+                {"name": "badge", "type": "integer"},
+                {"name": "since", "type": "dateTime"},
+                {"name": "flag", "type": "boolean", "required": false},
+                {"name": "tags", "type": "string", "multiValued": true, "caseExact": true},
+                {"name": "site", "type": "complex", "subAttributes": [
+                    {"name": "city", "type": "string"}, {"name": "floor", "type": "decimal"}]},
+                {"name": "history", "type": "complex", "multiValued": true, "subAttributes": [
+                    {"name": "value", "type": "string"}, {"name": "type", "type": "string"}]}
+            ]}),
+            None,
+            &builtin,
+        )
+        .expect("the custom extension is valid");
+        let reg = builtin.with_custom(vec![(custom.kind, custom.schema)]);
         let doc = |kind, body: Value| {
             resource::normalise(&reg, kind, &body, &mut Notes::default())
                 .expect("the fixture is valid")
@@ -212,7 +241,9 @@ fn fixture() -> &'static Fixture {
                 ],
                 "phoneNumbers": [{"value": "+1 555 0100", "type": "work"}],
                 "roles": [{"value": "admin"}],
-                ENTERPRISE: {"department": "Sales", "manager": {"value": "m1"}}
+                ENTERPRISE: {"department": "Sales", "manager": {"value": "m1"}},
+                CUSTOM: {"costCenter": "R&D", "badge": 7, "tags": ["a", "b"], "site": {"city": "Oslo"},
+                         "history": [{"value": "x", "type": "t"}]}
             }),
         );
         let group = doc(
@@ -579,6 +610,10 @@ fn check_resource(body: &Value) -> Result<Vec<(ResourceKind, Document)>, TestCas
             Ok(mut n) => {
                 if let Err(e) = resource::finish(reg, kind, &mut n.doc) {
                     prop_assert!(false, "finish refused a normalised {:?}: {}", kind, e);
+                }
+                // Indexing a custom attribute's values refuses (a 400) only an over-long one.
+                if let Err(e) = super::extension::indexed_values(reg, kind, &n.doc) {
+                    prop_assert!(e.contains("at most"), "indexing refused {:?}: {}", kind, e);
                 }
                 accepted.push((kind, n.doc));
             }
