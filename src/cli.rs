@@ -46,6 +46,19 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Print a one-time sign-in link to the admin console (valid 15 minutes) and nothing else.
+    #[command(name = "console-link")]
+    ConsoleLink {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+        /// admin (read and change) or auditor (read only).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "auditor"])]
+        role: String,
+        /// Where the console is reached, as a browser sees it.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+    },
     /// Custom schema extensions: the attributes an identity provider maps beyond the
     /// built-in schemas.
     #[command(subcommand)]
@@ -474,6 +487,20 @@ async fn run_async(
                     .map_or("live".to_string(), |r| format!("revoked {r}"));
                 println!("{}\t{}\t{}\t{}", t.id, t.name, t.created, state);
             }
+        }
+        Command::ConsoleLink {
+            account,
+            role,
+            base_url,
+        } => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let role = if role == "auditor" {
+                crate::auth::jwt::Role::Auditor
+            } else {
+                crate::auth::jwt::Role::Admin
+            };
+            let secret = engine.console_link(&account, role).await?;
+            println!("{}/console/link/{secret}", base_url.trim_end_matches('/'));
         }
         Command::Schema(SchemaCommand::Add {
             account,

@@ -143,8 +143,8 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Listen(config.listen.to_string(), e))?
             .port();
-        // Sync log retention: prune a minute after start (not in the same moment as the
-        // start's own writes), then hourly.
+        // Sync log retention (and the console's expired sessions): prune a minute after start
+        // (not in the same moment as the start's own writes), then hourly.
         let pruner = engine.clone();
         tokio::spawn(async move {
             let hour = std::time::Duration::from_secs(3600);
@@ -156,6 +156,12 @@ impl Application {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(entries = n, "pruned the sync log"),
                     Err(e) => tracing::error!(error = %e, "could not prune the sync log"),
+                }
+                if let Err(e) = pruner.prune_console().await {
+                    tracing::error!(error = %e, "could not prune the console's sessions");
+                }
+                if let Err(e) = pruner.snapshot_seats().await {
+                    tracing::error!(error = %e, "could not record today's seat counts");
                 }
             }
         });

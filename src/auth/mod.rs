@@ -29,6 +29,16 @@ pub fn new_token() -> String {
     s
 }
 
+/// A random secret: `prefix` and 43 URL-safe characters (256 random bits), for the console's
+/// sign-in links, sessions and form tokens.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let mut s = String::from(prefix);
+    s.push_str(&base64url(&bytes));
+    s
+}
+
 /// A short random id for a token row.
 pub fn new_token_id() -> String {
     let mut bytes = [0u8; 8];

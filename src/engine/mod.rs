@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod authz;
 pub mod conflicts;
 pub mod connections;
+pub mod console;
 pub mod error;
 pub mod extensions;
 pub mod import;

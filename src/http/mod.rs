@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod console;
 pub mod guard;
 pub mod licenses;
 pub mod oauth;
@@ -34,6 +35,7 @@ pub fn record_actor(req: &HttpRequest, actor: &str) {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(admin::configure)
         .configure(oauth::configure)
+        .configure(console::configure)
         .route("/healthz", web::get().to(healthz))
         .route("/scim/v2", web::route().to(scim::dispatch))
         .route("/scim/v2/{tail:.*}", web::route().to(scim::dispatch))

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod conflicts;
+pub mod console;
 pub mod dialect;
 pub mod error;
 pub mod extensions;
