@@ -219,3 +219,70 @@ pub fn user(name: &str) -> Value {
         "emails": [{"value": format!("{name}@example.com"), "type": "work", "primary": true}]
     })
 }
+
+/// A signed-in console session of this app's account: the `Cookie` header value to send and
+/// the session's CSRF token (read from the page, as a browser's form would carry it).
+pub struct ConsoleSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestApp {
+    /// The server's root URL (`http://127.0.0.1:PORT`).
+    pub fn root(&self) -> String {
+        self.base.trim_end_matches("/scim/v2").to_string()
+    }
+
+    /// Signs in to the console with a one-time link, as `roster console-link` makes them.
+    pub async fn console(&self, role: roster::auth::jwt::Role) -> ConsoleSession {
+        let secret = self.engine.console_link("acme", role).await.unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = client
+            .get(format!("{}/console/link/{secret}", self.root()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 303);
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_string();
+        let page = client
+            .get(format!("{}/console/", self.root()))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        ConsoleSession { cookie, csrf }
+    }
+
+    /// A console request with the session's cookie, redirects not followed.
+    pub fn console_req(
+        &self,
+        s: &ConsoleSession,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .request(method, format!("{}{path}", self.root()))
+            .header("Cookie", &s.cookie)
+    }
+}

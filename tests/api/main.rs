@@ -6,6 +6,7 @@
 mod admin;
 mod auth;
 mod churn;
+mod console;
 mod extensions;
 mod hardening;
 mod helpers;
