@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: every unit, property and integration test (cargo test) on SQLite and on
 # PostgreSQL, then the black-box conformance runner against the release binary on both
-# (SKIP_CONFORMANCE=1 skips it), then one summary line of everything.
+# (SKIP_CONFORMANCE=1 skips it), then the admin console's end-to-end suite in headless Chromium
+# (SKIP_CONSOLE=1 skips it), then one summary line of everything.
 #
 # One build serves all of it: the tests are built in the release profile, so the binary the
 # conformance suites run is the one `cargo build --release` (or `cargo run --release`) made,
@@ -43,6 +44,7 @@ read -r passed failed skipped < <(sed 's/;//g' "$log" | awk '/^test result:/ { p
      END { printf "%d %d %d\n", p, f, s }')
 echo "cargo-test: $passed passed, $failed failed, $skipped skipped"
 
+status=0
 if [ "${SKIP_CONFORMANCE:-0}" != 1 ]; then
     rc=0
     conformance-tests/run.sh > "$log" || rc=$?
@@ -54,7 +56,23 @@ if [ "${SKIP_CONFORMANCE:-0}" != 1 ]; then
     fi
     read -r p f s < <(echo "$line" | sed -E 's/^conformance: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-    echo "tests: $passed passed, $failed failed, $skipped skipped"
-    exit "$rc"
+    [ "$rc" = 0 ] || status=$rc
+fi
+
+# The admin console end to end in headless Chromium (console-tests/run.sh; SKIP_CONSOLE=1 skips
+# it). Without /usr/bin/chromium it counts as one skipped, unless ROSTER_REQUIRE_BROWSER=1.
+if [ "${SKIP_CONSOLE:-0}" != 1 ]; then
+    rc=0
+    console-tests/run.sh > "$log" || rc=$?
+    cat "$log"
+    line=$(grep -E '^console: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1 || true)
+    if [ -z "$line" ]; then
+        echo "console runner printed no summary" >&2
+        exit 1
+    fi
+    read -r p f s < <(echo "$line" | sed -E 's/^console: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    [ "$rc" = 0 ] || status=$rc
 fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
