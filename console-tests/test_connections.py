@@ -62,7 +62,13 @@ def test_an_oauth_connection_shows_its_client_id_and_secret_once(admin):
     made = [c for c in conns if c.get("name") == name]
     assert made, f"the connection {name} was not made"
     client_id = made[0].get("client_id")
-    if client_id:
-        assert client_id in shown, f"output#secret does not show the client id {client_id}"
+    assert client_id, f"{name} is not an OAuth connection: {made[0]}"
+    expect(admin.page.locator("main")).to_contain_text(client_id)
+    secret = shown.strip().split()[-1]
+    # the secret shown is the one: the identity provider trades it for an access token
+    resp = admin.request.post(url("/oauth/token"), form={
+        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+    assert resp.status == 200, f"the client id and secret shown do not work: {resp.status} {resp.text()[:300]}"
+    assert resp.json().get("access_token"), resp.text()[:300]
     admin.goto("/console/connections", "list-after-create")
     expect(admin.page.locator("output#secret")).to_have_count(0)

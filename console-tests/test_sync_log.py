@@ -154,7 +154,11 @@ def test_live_tail_prepends_new_entries(admin, seed):
     }, content_type="application/scim+json")
     assert status in (200, 204), body
     newest = sync_log_ids({"user": "eve@example.com", "action": "update"})[0]
-    admin.page.locator(f'table#sync-log a[href$="/console/sync-log/{newest}"]').first.wait_for(timeout=20_000)
+    # the script polls every three seconds
+    admin.page.wait_for_function(
+        """id => Array.from(document.querySelectorAll('table#sync-log tbody a[href]')).some(
+               a => decodeURIComponent(a.getAttribute('href')).endsWith('/console/sync-log/' + id))""",
+        arg=newest, timeout=20_000)
     admin.shot("tail-prepended")
     assert polls, "the live tail made no request to /console/sync-log/tail"
     r = polls[0]
