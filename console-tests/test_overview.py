@@ -24,5 +24,7 @@ def test_overview_shows_products_charts_conflicts_and_connections(admin):
     assert "meeting" in text and "3" in text
     _, conflicts, _ = api("GET", "/admin/v1/conflicts?status=open")
     expect(main).to_contain_text(str(len(conflicts["conflicts"])))
-    expect(main).to_contain_text("okta-prod")
-    expect(main).to_contain_text("success")  # its last request's outcome, in words
+    row = main.locator("table tbody tr").filter(has_text="okta-prod")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("success")  # its last request's outcome, in words
+    expect(row).to_contain_text("%")  # and its error rate

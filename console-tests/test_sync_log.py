@@ -7,7 +7,7 @@ import urllib.parse
 
 from playwright.sync_api import expect
 
-from conftest import SCIM_TOKEN, api, sync_log_ids, url
+from conftest import SCIM_TOKEN, api, sync_log_ids, uniq, url
 
 FILTER_LABELS = {"since": "Since", "until": "Until", "user": "User", "connection": "Connection",
                  "outcome": "Outcome", "action": "Action"}
@@ -105,6 +105,71 @@ def test_filter_by_outcome_and_see_the_error_of_an_entry(admin):
     expect(error).to_have_count(1)
     expect(error).to_contain_text("email_in_use")
     expect(error).to_contain_text("another account")  # the reason and the recommended action
+
+
+def test_an_entry_shows_its_seat_effects(admin):
+    cat = sync_log_ids({"user": "cat@example.com", "action": "create"})
+    assert cat, "no entry of cat's creation"
+    admin.goto(f"/console/sync-log/{cat[-1]}", "cat-created")
+    seats = admin.page.locator("main section").filter(
+        has=admin.page.locator("h2", has_text="Seat effects"))
+    expect(seats).to_have_count(1)
+    expect(seats).to_contain_text("meeting")
+    expect(seats).to_contain_text("waitlisted")
+
+
+def test_a_time_range_with_nothing_in_it_shows_no_rows(admin):
+    admin.goto("/console/sync-log", "sync-log")
+    admin.page.get_by_label("Since", exact=True).fill("2999-01-01")
+    submit_filter(admin, "since-far-future")
+    assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(admin.page.url).query)).get("since") == "2999-01-01"
+    assert row_ids(admin.page) == [], "entries shown after a `since` in the future"
+    admin.page.get_by_label("Since", exact=True).fill("")
+    admin.page.get_by_label("Until", exact=True).fill("2000-01-01")
+    submit_filter(admin, "until-long-ago")
+    assert row_ids(admin.page) == [], "entries shown before an `until` long ago"
+
+
+def test_older_entries_pages_with_the_cursor(admin):
+    # a user of its own, changed until its filtered log needs a second page
+    name = f"{uniq('log-')}@example.com"
+    status, body, _ = api("POST", "/scim/v2/Users", token=SCIM_TOKEN, body={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name,
+        "emails": [{"value": name, "primary": True}]}, content_type="application/scim+json")
+    assert status == 201, body
+    user_id = body["id"]
+    path = "/console/sync-log?" + urllib.parse.urlencode({"user": name})
+    changes = 0
+    while True:
+        admin.goto(path, f"user-log-after-{changes}-changes")
+        older = admin.page.get_by_role("link", name="Older entries")
+        if older.count():
+            break
+        shown = len(row_ids(admin.page))
+        assert shown == len(sync_log_ids({"user": name})), (
+            f"{shown} entries shown of {name}'s, and no 'Older entries' link"
+        )
+        assert changes < 400, "no 'Older entries' link after 400 entries"
+        for _ in range(max(changes, 20)):
+            changes += 1
+            status, body, _ = api("PATCH", f"/scim/v2/Users/{user_id}", token=SCIM_TOKEN, body={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": f"v{changes}"}],
+            }, content_type="application/scim+json")
+            assert status in (200, 204), body
+
+    first = row_ids(admin.page)
+    href = older.first.get_attribute("href")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(href).query))
+    assert query.get("cursor") and query.get("user") == name, f"'Older entries' links to {href}"
+    admin.submit(older.first, "older-entries")
+    second = row_ids(admin.page)
+    everything = sync_log_ids({"user": name})
+    assert second, "the second page is empty"
+    assert set(first).isdisjoint(second), "the second page repeats entries of the first"
+    assert first + second == everything[:len(first) + len(second)], (
+        "the two pages are not the filter's entries, newest first, without a gap"
+    )
 
 
 def test_export_csv_of_the_current_filter(admin):
