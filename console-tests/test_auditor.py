@@ -35,7 +35,7 @@ def user_status(user_name):
     return body["users"][0]["status"]
 
 
-@pytest.mark.parametrize("what", ["settings", "suspend", "products", "connections"])
+@pytest.mark.parametrize("what", ["settings", "suspend", "products", "connections", "rules", "revoke"])
 def test_a_direct_post_as_auditor_is_refused(auditor, seed, what):
     auditor.goto("/console/", "overview")
     csrf = auditor.csrf()
@@ -44,6 +44,7 @@ def test_a_direct_post_as_auditor_is_refused(auditor, seed, what):
     before_settings = api("GET", "/admin/v1/settings")[1]
     before_products = api("GET", "/admin/v1/products")[1]
     before_connections = api("GET", "/admin/v1/connections")[1]
+    before_rules = api("GET", "/admin/v1/rules")[1]
     path, form = {
         "settings": ("/console/settings", {
             "seat_policy": "reject", "default_products": "",
@@ -51,12 +52,16 @@ def test_a_direct_post_as_auditor_is_refused(auditor, seed, what):
         "suspend": (f"/console/users/{eve}/suspend", {}),
         "products": ("/console/products/meeting", {"seats": "50"}),
         "connections": ("/console/connections", {"name": "auditor-made", "auth": "bearer"}),
+        "rules": ("/console/rules", {"product": "meeting", "group": "",
+                                     "filter": 'userName eq "auditor@example.com"'}),
+        "revoke": ("/console/connections/okta-prod/revoke", {}),
     }[what]
     resp = auditor.request.post(url(path), form={**form, "csrf": csrf}, max_redirects=0)
     assert resp.status == 403, f"POST {path} as auditor answered {resp.status}: {resp.text()[:300]}"
     assert api("GET", "/admin/v1/settings")[1] == before_settings
     assert api("GET", "/admin/v1/products")[1] == before_products
     assert api("GET", "/admin/v1/connections")[1] == before_connections
+    assert api("GET", "/admin/v1/rules")[1] == before_rules
     assert user_status("eve@example.com") == "active"
     auditor.page.set_content(resp.text())
     auditor.shot(f"refused-{what}")

@@ -49,3 +49,43 @@ def test_sign_out_without_csrf_is_refused_and_the_session_stays(admin):
     assert resp.status == 403, f"POST /console/sign-out without csrf answered {resp.status}"
     resp = admin.goto("/console/", "still-signed-in")
     assert admin.page.url == url("/console/") and resp.status == 200
+
+
+def write_endpoints(seed):
+    """(path, form, multipart) of every POST the console takes, each with valid fields."""
+    eve = seed["users"]["eve@example.com"]
+    return {
+        "products-new": ("/console/products", {"product": "csrf-less", "seats": "1"}, None),
+        "products-resize": ("/console/products/meeting", {"seats": "40"}, None),
+        "connections-new": ("/console/connections", {"name": "csrf-less", "auth": "bearer"}, None),
+        "connections-revoke": ("/console/connections/okta-prod/revoke", {}, None),
+        "rules-new": ("/console/rules", {"product": "meeting", "group": "", "filter": 'userName eq "x@example.com"'}, None),
+        "users-suspend": (f"/console/users/{eve}/suspend", {}, None),
+        "users-transfer": (f"/console/users/{eve}/transfer", {"email": "csrf-less@example.com", "retain_data": "on"}, None),
+        "import": ("/console/import", None, {"file": {"name": "p.csv", "mimeType": "text/csv",
+                                                      "buffer": b"email\ncsrf-less@example.com\n"}}),
+        "import-apply": ("/console/import/apply", {"upload": "00000000-0000-0000-0000-000000000000"}, None),
+    }
+
+
+ENDPOINTS = ["products-new", "products-resize", "connections-new", "connections-revoke", "rules-new",
+             "users-suspend", "users-transfer", "import", "import-apply"]
+
+
+@pytest.mark.parametrize("what", ENDPOINTS)
+def test_every_write_without_csrf_is_refused(admin, seed, what):
+    path, form, multipart = write_endpoints(seed)[what]
+    before = {p: api("GET", p)[1] for p in ("/admin/v1/products", "/admin/v1/connections",
+                                            "/admin/v1/rules", "/admin/v1/settings")}
+    users_before = api("GET", "/admin/v1/users?count=1000")[1]
+    if multipart is not None:
+        resp = admin.request.post(url(path), multipart=multipart, max_redirects=0)
+    else:
+        resp = admin.request.post(url(path), form=form, max_redirects=0)
+    assert resp.status == 403, f"POST {path} without csrf answered {resp.status}: {resp.text()[:300]}"
+    assert CSRF_REFUSED in resp.text(), f"POST {path}: the 403 page does not say why"
+    for p, body in before.items():
+        assert api("GET", p)[1] == body, f"POST {path} without csrf changed {p}"
+    assert api("GET", "/admin/v1/users?count=1000")[1] == users_before, (
+        f"POST {path} without csrf changed users"
+    )
