@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::scim::{ResourceKind, ScimError};
-use crate::store::synclog::SyncRow;
+pub use crate::store::synclog::SyncRow;
 use crate::store::{Store, WriteTx};
 
 use super::error::{EngineError, ErrorCode};
@@ -565,11 +565,13 @@ impl Engine {
         };
         let outcome = match f.outcome.as_deref() {
             None | Some("") => None,
-            Some(o @ ("success" | "failure" | "skipped" | "warning")) => Some(o.to_string()),
+            Some(o @ ("success" | "failure" | "skipped" | "warning" | "throttled")) => {
+                Some(o.to_string())
+            }
             Some(_) => {
                 return Err(EngineError::Refused {
                     code: ErrorCode::InvalidValue,
-                    message: "outcome is success, failure, skipped or warning".into(),
+                    message: "outcome is success, failure, skipped, warning or throttled".into(),
                     field: Some("outcome".into()),
                 })
             }
@@ -597,6 +599,7 @@ impl Engine {
             action: f.operation.clone().filter(|o| !o.is_empty()),
             before: f.cursor.clone().filter(|c| !c.is_empty()),
             after: None,
+            id: None,
             limit: limit + 1,
         };
         let mut tx = self.store.read().await?;
@@ -608,6 +611,25 @@ impl Engine {
             None
         };
         Ok((rows, next))
+    }
+
+    /// One entry of the account's log.
+    pub async fn sync_log_entry(
+        &self,
+        ap: &crate::auth::jwt::AdminPrincipal,
+        id: &str,
+    ) -> Result<SyncRow, EngineError> {
+        let q = crate::store::synclog::SyncQuery {
+            id: Some(id.to_string()),
+            limit: 1,
+            ..Default::default()
+        };
+        let mut tx = self.store.read().await?;
+        tx.query_sync_log(ap.account_id, &q)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::not_found("no such sync-log entry in this account"))
     }
 
     /// Entries newer than `after` (for following the log), oldest first.

@@ -46,6 +46,8 @@ pub struct SyncQuery {
     pub before: Option<String>,
     /// Entries newer than this id (for following the log).
     pub after: Option<String>,
+    /// Exactly this entry.
+    pub id: Option<String>,
     pub limit: i64,
 }
 
@@ -85,6 +87,9 @@ impl ReadConn {
         }
         if let Some(v) = &q.after {
             sql.push(" AND id > ").bind_text(v.clone());
+        }
+        if let Some(v) = &q.id {
+            sql.push(" AND id = ").bind_text(v.clone());
         }
         sql.push(" ORDER BY id DESC LIMIT ").bind_int(q.limit);
         self.fetch_all(&sql)

@@ -13,7 +13,7 @@ use crate::engine::connections::NewConnection;
 use crate::engine::limits::ConnectionPatch;
 use crate::engine::pools::SetLicenses;
 use crate::engine::rules::NewRule;
-use crate::engine::synclog::{EntryView, LogFilter, LogPage};
+use crate::engine::synclog::{EntryView, LogFilter, LogPage, SyncRow};
 use crate::engine::transfer::TransferTo;
 use crate::engine::users::NewUser;
 use crate::engine::{Engine, EngineError, ErrorCode};
@@ -276,6 +276,39 @@ const SYNC_LOG_COLUMNS: [&str; 20] = [
     "latency_ms",
 ];
 
+/// Sync-log entries as a CSV download (the admin API's `format=csv` and the console's export).
+pub(crate) fn sync_log_csv(rows: &[SyncRow]) -> Reply {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let lines = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.at.clone(),
+                r.actor.clone(),
+                r.request_id.clone(),
+                r.method.clone(),
+                r.path.clone(),
+                opt(&r.resource_type),
+                opt(&r.resource_id),
+                opt(&r.user_name),
+                r.action.clone(),
+                r.status.clone(),
+                r.http_status.to_string(),
+                opt(&r.scim_type),
+                opt(&r.detail),
+                opt(&r.error_code),
+                opt(&r.recommended_action),
+                r.notes.clone(),
+                r.changes.clone(),
+                r.seat_changes.clone(),
+                r.steps.clone(),
+                r.latency_ms.to_string(),
+            ]
+        })
+        .collect();
+    csv_response("sync-log", &SYNC_LOG_COLUMNS, lines)
+}
+
 async fn sync_log(
     req: HttpRequest,
     a: Admin,
@@ -284,35 +317,7 @@ async fn sync_log(
 ) -> Reply {
     let (rows, next) = engine.sync_log(&a.principal, &q.filter).await?;
     if wants_csv(&req, q.format.as_deref()) {
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-        let lines = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.at.clone(),
-                    r.actor.clone(),
-                    r.request_id.clone(),
-                    r.method.clone(),
-                    r.path.clone(),
-                    opt(&r.resource_type),
-                    opt(&r.resource_id),
-                    opt(&r.user_name),
-                    r.action.clone(),
-                    r.status.clone(),
-                    r.http_status.to_string(),
-                    opt(&r.scim_type),
-                    opt(&r.detail),
-                    opt(&r.error_code),
-                    opt(&r.recommended_action),
-                    r.notes.clone(),
-                    r.changes.clone(),
-                    r.seat_changes.clone(),
-                    r.steps.clone(),
-                    r.latency_ms.to_string(),
-                ]
-            })
-            .collect();
-        return csv_response("sync-log", &SYNC_LOG_COLUMNS, lines);
+        return sync_log_csv(&rows);
     }
     Ok(ok(LogPage {
         entries: rows.iter().map(EntryView::from).collect(),
