@@ -15,6 +15,7 @@
 #   ROSTER_REQUIRE_BROWSER=1   a missing browser is a failure (as in .ci/run), not a skip
 #   PYTEST_ARGS       extra pytest arguments, shell-quoted, e.g. PYTEST_ARGS='-k "sign_in or csrf"'
 #   PYTEST_TIMEOUT    seconds before one backend's pytest run is stopped (default 600)
+#   BUILD_TIMEOUT     seconds the release build may take (default 3600)
 #   ROSTER_BACKENDS   backends to run on (default: "sqlite postgres", postgres only when
 #                     reachable; ROSTER_REQUIRE_POSTGRES=1 makes an unreachable one a failure)
 #   ROSTER_TEST_POSTGRES  PostgreSQL server for fresh databases (default postgres://postgres@127.0.0.1:5432)
@@ -228,7 +229,7 @@ export AXE_JS CHROMIUM
 
 if [ -z "${ROSTER_BIN:-}" ]; then
     echo "== cargo build --release --locked (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)" >&2
-    if ! (cd "$REPO" && cargo build --release --locked) >&2; then
+    if ! (cd "$REPO" && timeout "${BUILD_TIMEOUT:-3600}" cargo build --release --locked) >&2; then
         broken build "cargo build --release failed"
         finish
     fi
