@@ -155,7 +155,7 @@ fn file_code(code: ErrorCode) -> bool {
     )
 }
 
-/// A message as a sentence: first letter upper case, a full stop at the end.
+/// A message as a sentence: first letter upper case, a full stop at the end of one line.
 pub(super) fn sentence(message: &str) -> String {
     if message.is_empty() {
         return String::new();
@@ -165,7 +165,8 @@ pub(super) fn sentence(message: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     };
-    if !out.ends_with(['.', '!', '?']) {
+    // A message of several lines (a filter with its caret) ends where it ends.
+    if !out.contains('\n') && !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }
     out
@@ -178,27 +179,36 @@ fn render(
     file_error: Option<&str>,
     result: Markup,
 ) -> HttpResponse {
+    // After a file: what was done with it first, the form for the next one below.
+    let after_file = !result.0.is_empty();
     let body = html! {
         h1 { "Import" }
-        p {
-            "A CSV file of users, one a row, with a header naming its columns: "
-            @for (i, c) in COLUMNS.iter().enumerate() {
-                @if i > 0 { ", " }
-                code { (c) }
-            }
-            " (only " code { "email" } " is required). Products and groups are lists "
-            "separated by " code { ";" } " or " code { "|" } ". UTF-8 or Latin-1 text, up to "
-            (MAX_UPLOAD / 1024 / 1024) " MiB. Nothing is written until you apply the import "
-            "after its dry run."
+        @if after_file {
+            section aria-labelledby="result" { (result) }
         }
-        @if console.can_write() {
-            (upload_form(console, file_error))
-        } @else {
-            p class="muted" {
-                "You are signed in as an auditor: imports are made by the account's admins."
+        section aria-labelledby="upload-heading" {
+            h2 id="upload-heading" {
+                @if after_file { "Check another file" } @else { "Check a file" }
+            }
+            p {
+                "A CSV file of users, one a row, with a header naming its columns: "
+                @for (i, c) in COLUMNS.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (c) }
+                }
+                " (only " code { "email" } " is required). Products and groups are lists "
+                "separated by " code { ";" } " or " code { "|" } ". UTF-8 or Latin-1 text, up to "
+                (MAX_UPLOAD / 1024 / 1024) " MiB. Nothing is written until you apply the import "
+                "after its dry run."
+            }
+            @if console.can_write() {
+                (upload_form(console, file_error))
+            } @else {
+                p class="muted" {
+                    "You are signed in as an auditor: imports are made by the account's admins."
+                }
             }
         }
-        (result)
     };
     html_response(status, layout::page(console, Nav::Import, "Import", body))
 }
@@ -296,6 +306,9 @@ fn report_row(row: &RowReport, dry_run: bool) -> Markup {
             td {
                 (what)
                 @if !row.seats.is_empty() {
+                    // A new user's seats are what it gets; another's, all it holds after.
+                    br;
+                    span class="muted" { "Seats after:" }
                     ul class="seats" {
                         @for s in &row.seats {
                             li { (seat_text(s)) }
@@ -519,5 +532,6 @@ mod tests {
         assert_eq!(sentence("the file is UTF-16"), "The file is UTF-16.");
         assert_eq!(sentence("Done."), "Done.");
         assert_eq!(sentence(""), "");
+        assert_eq!(sentence("error: x\n  a b\n    ^"), "Error: x\n  a b\n    ^");
     }
 }

@@ -22,8 +22,8 @@ use super::{html_response, layout, Console, ConsoleError, Form, Nav};
 const SHOWN_CHANGES: usize = 200;
 
 const SEAT_POLICIES: &[(&str, &str)] = &[
-    ("waitlist", "Waitlist: create the user and queue the seat"),
-    ("reject", "Reject: refuse the request, naming the product"),
+    ("waitlist", "Waitlist: queue the seat"),
+    ("reject", "Reject the request"),
 ];
 
 const RECORDING_ACCESS: &[(&str, &str)] = &[
@@ -320,6 +320,16 @@ fn seat_summary(changes: &[SeatChange]) -> String {
     format!("Seat changes: {}.", parts.join("; "))
 }
 
+/// The alert at the top of a refused form, with a link to the field to correct.
+fn not_done(what: &str, e: &FieldError) -> Markup {
+    html! {
+        p class="error" role="alert" {
+            (what) ": "
+            a href={ "#field-" (e.field) } { "correct the field marked below" } "."
+        }
+    }
+}
+
 fn message_for<'a>(error: &'a Option<FieldError>, field: &str) -> Option<&'a str> {
     error
         .as_ref()
@@ -341,11 +351,11 @@ async fn render(console: &Console, view: View) -> Result<HttpResponse, ConsoleEr
             (layout::notice(&format!("{words} {}", seat_summary(changes))))
             (change_list(changes))
         }
-        @if view.settings_error.is_some() {
-            (layout::alert("The settings were not saved: correct the field marked below."))
+        @if let Some(e) = &view.settings_error {
+            (not_done("The settings were not saved", e))
         }
-        @if view.rule_error.is_some() {
-            (layout::alert("The rule was not added: correct the field marked below."))
+        @if let Some(e) = &view.rule_error {
+            (not_done("The rule was not added", e))
         }
         @if !write {
             p class="muted" {
@@ -383,7 +393,7 @@ fn settings_form(console: &Console, v: &SettingsValues, error: &Option<FieldErro
     html! {
         form method="post" action="/console/settings" class="settings" {
             (layout::csrf(console))
-            (layout::select("seat_policy", "Seat policy (when no license is free)", SEAT_POLICIES,
+            (layout::select("seat_policy", "Seat policy: when no license is free", SEAT_POLICIES,
                 Some(v.seat_policy.as_str()), message_for(error, "seat_policy")))
             (layout::field("default_products", "Default products", "text",
                 Some(v.default_products.as_str()), message_for(error, "default_products"),
