@@ -53,6 +53,24 @@ pub struct PoolChanged {
     pub seat_changes: Vec<SeatChange>,
 }
 
+/// A user waiting for a seat of a product.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingUser {
+    pub user_id: String,
+    pub user_name: String,
+    pub since: String,
+}
+
+impl From<crate::store::pools::Waiting> for WaitingUser {
+    fn from(w: crate::store::pools::Waiting) -> Self {
+        WaitingUser {
+            user_id: w.user_id,
+            user_name: w.user_name,
+            since: w.since,
+        }
+    }
+}
+
 impl From<crate::store::pools::Pool> for PoolView {
     fn from(p: crate::store::pools::Pool) -> Self {
         PoolView {
@@ -84,6 +102,23 @@ impl Engine {
         }
         products.sort_by(|a, b| a.product.cmp(&b.product));
         Ok(PoolList { products })
+    }
+
+    /// The first `limit` users waiting for a product, first in line first: the order in
+    /// which freed or added seats go to them.
+    pub async fn waitlist(
+        &self,
+        ap: &AdminPrincipal,
+        product: &str,
+        limit: i64,
+    ) -> Result<Vec<WaitingUser>, EngineError> {
+        let mut conn = self.store.read().await?;
+        Ok(conn
+            .waitlist(ap.account_id, product, limit.max(0))
+            .await?
+            .into_iter()
+            .map(WaitingUser::from)
+            .collect())
     }
 
     /// Creates or resizes a pool, then serves its waitlist.

@@ -15,6 +15,15 @@ pub struct Pool {
     pub waitlisted: i64,
 }
 
+/// One user waiting for a seat of a product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub user_id: String,
+    pub user_name: String,
+    /// When the user joined the waitlist.
+    pub since: String,
+}
+
 /// Why a pool could not be resized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resize {
@@ -42,6 +51,37 @@ impl ReadConn {
                     capacity: r.try_get(1)?,
                     assigned: r.try_get(2)?,
                     waitlisted: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The first `limit` users waiting for a product, in the order seats are handed out
+    /// (the order of `WriteTx::lock_first_waitlisted`).
+    pub async fn waitlist(
+        &mut self,
+        account: i64,
+        product: &str,
+        limit: i64,
+    ) -> Result<Vec<Waiting>> {
+        let mut sql = Sql::new(
+            "SELECT s.user_id, u.user_name, s.since FROM seats s \
+             JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id \
+             WHERE s.account_id = ",
+        );
+        sql.bind_int(account)
+            .push(" AND s.product = ")
+            .bind_text(product)
+            .push(" AND s.state = 'waitlisted' ORDER BY s.queue_seq, s.since, s.user_id LIMIT ")
+            .bind_int(limit);
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Waiting {
+                    user_id: r.try_get(0)?,
+                    user_name: r.try_get(1)?,
+                    since: r.try_get(2)?,
                 })
             })
             .collect()
