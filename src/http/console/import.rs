@@ -444,20 +444,20 @@ async fn read_upload(
             .content_disposition()
             .and_then(|cd| cd.get_filename())
             .map(file_name);
-        let bytes =
-            read_part(&mut part, limit, stall)
-                .await?
-                .ok_or_else(|| match name.as_str() {
-                    "file" => too_large(),
-                    _ => unreadable(),
-                })?;
+        let bytes = read_part(&mut part, limit, stall).await?.ok_or_else(|| {
+            if limit == MAX_UPLOAD {
+                too_large()
+            } else {
+                unreadable()
+            }
+        })?;
         read += bytes.len();
         if read > MAX_UPLOAD + ENVELOPE {
             return Err(too_large());
         }
         if name == "file" && file.is_none() {
             file = Some(Upload {
-                name: filename.unwrap_or_else(|| "upload.csv".into()),
+                name: filename.unwrap_or_default(),
                 bytes,
             });
         }
@@ -471,6 +471,11 @@ async fn read_upload(
             StatusCode::BAD_REQUEST,
             format!("The file {} is empty.", f.name),
         )),
+        // A client that sends no file name still gets one on the page.
+        Some(f) if f.name.is_empty() => Ok(Upload {
+            name: "upload.csv".into(),
+            bytes: f.bytes,
+        }),
         Some(f) => Ok(f),
         None => Err(choose_a_file()),
     }
