@@ -42,7 +42,7 @@ struct Layer {
 }
 
 /// Every crate of the actix family in Cargo.toml; a test checks that none is missing here.
-const ACTIX: [&str; 2] = ["actix_web", "tracing_actix_web"];
+const ACTIX: [&str; 3] = ["actix_web", "tracing_actix_web", "actix_multipart"];
 
 /// The table's "never" column; for `grammar/` its "may use" column, since it may use nothing
 /// else. Each comment quotes the row.

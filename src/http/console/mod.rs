@@ -10,8 +10,15 @@
 
 mod assets;
 mod auth;
+mod conflicts;
+mod connections;
+mod import;
 mod layout;
 mod overview;
+mod products;
+mod settings;
+mod synclog;
+mod users;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -58,6 +65,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sign-in", web::post().to(auth::sign_in))
             .route("/link/{secret}", web::get().to(auth::link))
             .route("/sign-out", web::post().to(auth::sign_out))
+            // The tail and the export before `{id}`, which would match them too.
+            .route("/sync-log", web::get().to(synclog::list))
+            .route("/sync-log/tail", web::get().to(synclog::tail))
+            .route("/sync-log/export.csv", web::get().to(synclog::export))
+            .route("/sync-log/{id}", web::get().to(synclog::entry))
+            .route("/conflicts", web::get().to(conflicts::page))
+            // The import's file has its own limit (the engine's upload size), enforced while
+            // the multipart body streams in; the scope's form limit is for url-encoded forms.
+            .route("/import", web::get().to(import::page))
+            .route("/import", web::post().to(import::dry_run))
+            .route("/import/apply", web::post().to(import::apply))
+            .route("/settings", web::get().to(settings::page))
+            .route("/settings", web::post().to(settings::save))
+            .route("/rules", web::post().to(settings::add_rule))
+            .route("/rules/{id}/delete", web::post().to(settings::delete_rule))
+            .route("/users", web::get().to(users::list))
+            .route("/users/{id}/{action}", web::get().to(users::confirm))
+            .route("/users/{id}/{action}", web::post().to(users::act))
+            .route("/products", web::get().to(products::list))
+            .route("/products", web::post().to(products::add))
+            .route("/products/{product}", web::post().to(products::set_licenses))
+            .route("/connections", web::get().to(connections::list))
+            .route("/connections", web::post().to(connections::create))
+            .route(
+                "/connections/{name}/revoke",
+                web::post().to(connections::revoke),
+            )
             .default_service(web::route().to(not_found)),
     );
 }
