@@ -208,7 +208,9 @@ impl Engine {
             .console_upload(session.principal.account_id, &session.key, id, &since)
             .await?
             .ok_or_else(|| {
-                EngineError::not_found("the upload is gone (kept for an hour): upload the file again")
+                EngineError::not_found(
+                    "the upload is gone (kept for an hour): upload the file again",
+                )
             })?;
         Ok((row.name, row.body))
     }

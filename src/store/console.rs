@@ -115,7 +115,11 @@ impl WriteTx {
 
     /// Marks a live, unused link used and returns whom it signs in; None when it is unknown,
     /// used or expired. Two requests with one link: only one gets a grant.
-    pub async fn use_console_link(&mut self, hash: &str, now: &str) -> Result<Option<ConsoleGrant>> {
+    pub async fn use_console_link(
+        &mut self,
+        hash: &str,
+        now: &str,
+    ) -> Result<Option<ConsoleGrant>> {
         let mut sql = Sql::new("UPDATE console_links SET used = ");
         sql.bind_text(now)
             .push(" WHERE hash = ")
@@ -297,7 +301,11 @@ impl ReadConn {
     }
 
     /// The outcome (status, HTTP status) of an actor's last entry.
-    pub async fn last_outcome(&mut self, account: i64, actor: &str) -> Result<Option<(String, i64)>> {
+    pub async fn last_outcome(
+        &mut self,
+        account: i64,
+        actor: &str,
+    ) -> Result<Option<(String, i64)>> {
         let mut sql = Sql::new("SELECT status, http_status FROM sync_log WHERE account_id = ");
         sql.bind_int(account)
             .push(" AND actor = ")

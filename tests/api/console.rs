@@ -17,16 +17,26 @@ async fn links_sign_in_once_and_sign_out_ends_the_session(app: TestApp) {
     let first = client.get(&url).send().await.unwrap();
     assert_eq!(first.status().as_u16(), 303);
     let cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(cookie.contains("Path=/console"), "{cookie}");
     let again = client.get(&url).send().await.unwrap();
     assert_eq!(again.status().as_u16(), 401, "a link signs in once");
 
     let s = app.console(Role::Admin).await;
-    let page = app.console_req(&s, Method::GET, "/console/").send().await.unwrap();
+    let page = app
+        .console_req(&s, Method::GET, "/console/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let h = page.headers();
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["referrer-policy"], "no-referrer");
 
@@ -39,7 +49,11 @@ async fn links_sign_in_once_and_sign_out_ends_the_session(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(refused.status().as_u16(), 403);
-    let still = app.console_req(&s, Method::GET, "/console/").send().await.unwrap();
+    let still = app
+        .console_req(&s, Method::GET, "/console/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(still.status().as_u16(), 200);
 
     let out = app
@@ -50,8 +64,16 @@ async fn links_sign_in_once_and_sign_out_ends_the_session(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(out.status().as_u16(), 303);
-    let after = app.console_req(&s, Method::GET, "/console/").send().await.unwrap();
-    assert_eq!(after.status().as_u16(), 303, "the old cookie no longer signs in");
+    let after = app
+        .console_req(&s, Method::GET, "/console/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status().as_u16(),
+        303,
+        "the old cookie no longer signs in"
+    );
     assert_eq!(after.headers()["location"], "/console/sign-in");
 }
 

@@ -85,7 +85,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{id}/{action}", web::post().to(users::act))
             .route("/products", web::get().to(products::list))
             .route("/products", web::post().to(products::add))
-            .route("/products/{product}", web::post().to(products::set_licenses))
+            .route(
+                "/products/{product}",
+                web::post().to(products::set_licenses),
+            )
             .route("/connections", web::get().to(connections::list))
             .route("/connections", web::post().to(connections::create))
             .route(
@@ -162,7 +165,10 @@ impl Console {
         for (k, v) in fields {
             map.entry(k).or_insert(v);
         }
-        if !self.session.csrf_matches(map.get("csrf").map(String::as_str)) {
+        if !self
+            .session
+            .csrf_matches(map.get("csrf").map(String::as_str))
+        {
             return Err(ConsoleError::csrf());
         }
         Ok(Form(map))
@@ -175,10 +181,7 @@ pub struct Form(HashMap<String, String>);
 impl Form {
     /// A field's value, trimmed; None when absent or empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     /// A checkbox: present and not "off".
@@ -196,7 +199,8 @@ impl FromRequest for Console {
         let secret = req.cookie(COOKIE).map(|c| c.value().to_string());
         let req = req.clone();
         Box::pin(async move {
-            let engine = engine.ok_or_else(|| ConsoleError::from(EngineError::internal("no engine")))?;
+            let engine =
+                engine.ok_or_else(|| ConsoleError::from(EngineError::internal("no engine")))?;
             let secret = secret.ok_or(ConsoleError::SignIn)?;
             match engine.console_session(&secret).await {
                 Ok(session) => {

@@ -96,7 +96,9 @@ fn chart(p: &ProductOverview) -> Markup {
         p.days
             .iter()
             .zip(&dates)
-            .filter_map(|(d, date)| date.map(|date| format!("{:.1},{:.1}", x_of(date), y_of(pick(d)))))
+            .filter_map(|(d, date)| {
+                date.map(|date| format!("{:.1},{:.1}", x_of(date), y_of(pick(d))))
+            })
             .collect::<Vec<_>>()
             .join(" ")
     };
