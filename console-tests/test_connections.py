@@ -12,6 +12,9 @@ def create_form(page):
 def test_a_new_connection_shows_its_token_once_and_revoke_ends_it(admin):
     name = uniq("conn-")
     admin.goto("/console/connections", "connections")
+    columns = [c.strip().lower() for c in admin.page.locator("main table thead th").all_inner_texts()]
+    for column in ["name", "kind", "status", "created", "last activity"]:
+        assert column in columns, f"the connections table has no column {column!r}: {columns}"
     form = create_form(admin.page)
     assert (form.get_attribute("method") or "").lower() == "post"
     assert form.get_attribute("action") in ("/console/connections", url("/console/connections"))

@@ -12,6 +12,8 @@ from conftest import SCIM_TOKEN, api, sync_log_ids, uniq, url
 FILTER_LABELS = {"since": "Since", "until": "Until", "user": "User", "connection": "Connection",
                  "outcome": "Outcome", "action": "Action"}
 OUTCOMES = ["any", "success", "warning", "failure", "skipped", "throttled"]
+COLUMNS = ["When", "Actor", "Action", "Resource", "User", "Outcome", "HTTP"]
+TAIL_KEYS = {"id", "at", "actor", "action", "resource", "user_name", "status", "http_status"}
 
 
 def filter_form(page):
@@ -61,6 +63,24 @@ def test_filter_form_has_its_labelled_fields(admin):
     assert [o.strip().lower() for o in options] == OUTCOMES, f"Outcome options: {options}"
     expect(admin.page.get_by_role("button", name="Live tail")).to_have_count(1)
     expect(admin.page.get_by_role("link", name="Export CSV")).to_have_count(1)
+
+    # the table: its columns, the newest id for the live tail, outcomes in words
+    table = admin.page.locator("table#sync-log")
+    columns = [c.strip() for c in table.locator("thead th").all_inner_texts()]
+    assert columns == COLUMNS, f"the sync-log columns are {columns}, docs/console.md has {COLUMNS}"
+    ids = row_ids(admin.page)
+    assert ids and table.get_attribute("data-after") == ids[0], (
+        f"data-after is {table.get_attribute('data-after')!r}, the newest row {ids[:1]}"
+    )
+    outcome = COLUMNS.index("Outcome")
+    words = [t.strip() for t in table.locator(f"tbody tr td:nth-child({outcome + 1})").all_inner_texts()]
+    assert words and all(any(w in t for w in OUTCOMES[1:]) for t in words), (
+        f"an outcome without its word: {words}"
+    )
+    button = admin.page.locator("button#live-tail")
+    expect(button).to_have_attribute("type", "button")
+    expect(button).to_have_attribute("aria-pressed", "false")
+    expect(admin.page.locator("p#live-status[role=status]")).to_have_count(1)
 
 
 def test_filter_by_user_and_open_an_entry(admin, entry_id):
@@ -209,6 +229,7 @@ def test_live_tail_prepends_new_entries(admin, seed):
     polls = []
     admin.page.on("response", lambda r: "/console/sync-log/tail" in r.url and polls.append(r))
     admin.page.get_by_role("button", name="Live tail").click()
+    expect(admin.page.locator("button#live-tail")).to_have_attribute("aria-pressed", "true")
     admin.page.wait_for_timeout(500)
 
     # something new happens: eve's givenName changes
@@ -229,6 +250,13 @@ def test_live_tail_prepends_new_entries(admin, seed):
     r = polls[0]
     assert "after=" in r.url and r.status == 200, f"{r.url} answered {r.status}"
     assert r.headers.get("content-type", "").startswith("application/json")
+    # the JSON docs/console.md gives: entries (newest last) and the newest id
+    answers = [p.json() for p in polls if p.status == 200]
+    found = [e for a in answers for e in a["entries"] if e["id"] == newest]
+    assert found, f"no tail answer carried {newest}: {answers}"
+    assert set(found[0]) >= TAIL_KEYS, f"a tail entry's keys: {sorted(found[0])}"
+    last = next(a for a in answers if any(e["id"] == newest for e in a["entries"]))
+    assert last["after"] == last["entries"][-1]["id"], f"'after' is not the newest entry: {last}"
     after = row_ids(admin.page)
     assert after[0] == newest, f"the new entry is not the first row: {after[:3]}"
     kept = [i for i in after if i in before[:3]]
