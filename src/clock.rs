@@ -22,3 +22,25 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// The system clock moved by an offset that can be advanced: tests make days pass (retention,
+/// purges, drift) without waiting.
+#[derive(Default)]
+pub struct ShiftedClock {
+    offset_secs: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    /// Moves the clock forward (or back, with a negative duration).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_secs
+            .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+            + chrono::Duration::seconds(self.offset_secs.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}

@@ -88,6 +88,15 @@ pub fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, StartupError
 
 /// Opens the database (creating and migrating it) and builds the engine.
 pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engine, StartupError> {
+    engine_with_clock(database_url, config, Arc::new(SystemClock)).await
+}
+
+/// [`engine`] with the clock given (tests pass one they can move).
+pub async fn engine_with_clock(
+    database_url: &str,
+    config: Option<&Config>,
+    clock: Arc<dyn Clock>,
+) -> Result<Engine, StartupError> {
     let registry = Registry::load().map_err(StartupError::Schemas)?;
     let opts = match config {
         Some(c) => c.store_options(),
@@ -99,7 +108,6 @@ pub async fn engine(database_url: &str, config: Option<&Config>) -> Result<Engin
         },
     };
     let store = Store::open(&opts).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(store, Arc::new(registry), clock);
     if let Some(c) = config {
         engine.set_limits(c.rate_limit_per_second, c.trusted_proxies.clone());

@@ -11,6 +11,8 @@ pub struct TestApp {
     pub token: String,
     pub client: reqwest::Client,
     pub engine: Engine,
+    /// The server's clock: `app.clock.advance(chrono::Duration::days(31))` makes days pass.
+    pub clock: std::sync::Arc<roster::clock::ShiftedClock>,
     /// The test's own database, for checks made straight in SQL.
     pub database_url: String,
     _dir: tempfile::TempDir,
@@ -59,7 +61,10 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         rate_limit_per_second: 1_000_000,
         trusted_proxies: vec![],
     };
-    let engine = startup::engine(&url, Some(&config)).await.unwrap();
+    let clock = std::sync::Arc::new(roster::clock::ShiftedClock::default());
+    let engine = startup::engine_with_clock(&url, Some(&config), clock.clone())
+        .await
+        .unwrap();
     engine.ensure_account("acme").await.unwrap();
     let token = engine.create_token("acme", "test").await.unwrap();
     let app = Application::build(&config, engine.clone()).await.unwrap();
@@ -70,6 +75,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         token,
         client: reqwest::Client::new(),
         engine,
+        clock,
         database_url: url,
         _dir: dir,
         pg_database,
