@@ -12,6 +12,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub engine: Engine,
     /// The server's clock: `app.clock.advance(chrono::Duration::days(31))` makes days pass.
+    #[allow(dead_code)] // not every test binary build uses it
     pub clock: std::sync::Arc<roster::clock::ShiftedClock>,
     /// The test's own database, for checks made straight in SQL.
     pub database_url: String,
