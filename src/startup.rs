@@ -171,6 +171,15 @@ impl Application {
                 if let Err(e) = pruner.snapshot_seats().await {
                     tracing::error!(error = %e, "could not record today's seat counts");
                 }
+                // Every replica purges; each takes users no other is purging.
+                match pruner.purge_suspended().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        users = n,
+                        "purged users suspended past purge_suspended_after_days"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "could not purge long-suspended users"),
+                }
             }
         });
         let data = web::Data::new(engine);

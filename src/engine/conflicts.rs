@@ -1,5 +1,7 @@
 //! The conflicts queue: requests that could not complete because of another account's data
-//! (an email in use) or of capacity (no free seat), with what the admin can do about each.
+//! (an email in use) or of capacity (no free seat), with what the admin can do about each;
+//! and the deprovisionings the guard holds for the admin (`deprovision_held`, one per hold,
+//! the conflict's id being the hold's).
 
 use serde::Serialize;
 
@@ -8,6 +10,8 @@ use crate::auth::jwt::AdminPrincipal;
 use super::error::{EngineError, ErrorCode};
 use super::seats::{GUIDANCE_EMAIL_IN_USE, GUIDANCE_NO_SEAT};
 use super::Engine;
+
+pub const GUIDANCE_DEPROVISION_HELD: &str = "A connection suspended or deleted more users within the deprovision_guard's window than the guard allows: its further deprovisionings are held, and those users keep their seats and access. Check them in GET /admin/v1/holds (this conflict's id is the hold's). If they are right, release the hold (POST /admin/v1/holds/ID/release); if not, fix the identity provider's scope or mapping, then discard it (POST /admin/v1/holds/ID/discard).";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ConflictView {
@@ -57,10 +61,10 @@ impl Engine {
             conflicts: rows
                 .into_iter()
                 .map(|c| ConflictView {
-                    guidance: if c.kind == "email_in_use" {
-                        GUIDANCE_EMAIL_IN_USE
-                    } else {
-                        GUIDANCE_NO_SEAT
+                    guidance: match c.kind.as_str() {
+                        "email_in_use" => GUIDANCE_EMAIL_IN_USE,
+                        "deprovision_held" => GUIDANCE_DEPROVISION_HELD,
+                        _ => GUIDANCE_NO_SEAT,
                     },
                     id: c.id,
                     kind: c.kind,

@@ -45,6 +45,8 @@ pub enum ErrorCode {
     NoSeat,
     SeatsInUse,
     SchemaInUse,
+    /// A hold already released or discarded.
+    HoldClosed,
     // 412
     ChangedMeanwhile,
     // 413, 415, 429, 501, 503, 500
@@ -92,7 +94,8 @@ impl ErrorCode {
             | ErrorCode::EmailInUse
             | ErrorCode::NoSeat
             | ErrorCode::SeatsInUse
-            | ErrorCode::SchemaInUse => 409,
+            | ErrorCode::SchemaInUse
+            | ErrorCode::HoldClosed => 409,
             ErrorCode::ChangedMeanwhile => 412,
             ErrorCode::TooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::NoSeat => "no_seat",
             ErrorCode::SeatsInUse => "seats_in_use",
             ErrorCode::SchemaInUse => "schema_in_use",
+            ErrorCode::HoldClosed => "hold_closed",
             ErrorCode::ChangedMeanwhile => "changed_meanwhile",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",

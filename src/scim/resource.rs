@@ -27,6 +27,46 @@ pub struct Stored {
     pub refs: Option<Vec<MemberRef>>,
     /// A user's seats, shown in Roster's read-only user extension: `None` when not loaded.
     pub seats: Option<Vec<SeatInfo>>,
+    /// Where a user stands beyond `active` (empty for groups).
+    pub lifecycle: Lifecycle,
+}
+
+/// What Roster's lifecycle rules record of a user beyond `active`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Since when the user is suspended.
+    pub suspended_since: Option<String>,
+    /// When the identity provider deleted the user while the account kept such users
+    /// (`delete_action` `suspend`): admins see it, the identity provider no longer does.
+    pub deleted_by_idp: Option<String>,
+    /// The hold in which a deprovisioning of the user waits for an admin (the user keeps
+    /// its seats meanwhile).
+    pub held: Option<String>,
+}
+
+impl Stored {
+    /// A user's status: `active`, `held` (active, a deprovisioning waits for an admin),
+    /// `suspended`, or `deleted_by_idp` (suspended, and deleted as the identity provider
+    /// sees it).
+    pub fn status(&self) -> &'static str {
+        let active = self
+            .doc
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        match (&self.lifecycle, active) {
+            (
+                Lifecycle {
+                    deleted_by_idp: Some(_),
+                    ..
+                },
+                _,
+            ) => "deleted_by_idp",
+            (_, false) => "suspended",
+            (Lifecycle { held: Some(_), .. }, true) => "held",
+            (_, true) => "active",
+        }
+    }
 }
 
 /// One seat of a user, as the Roster user extension shows it.
@@ -660,11 +700,6 @@ pub fn render(stored: &Stored, base_url: &str) -> Map<String, Value> {
         }
     }
     if let (ResourceKind::User, Some(seats)) = (stored.kind, &stored.seats) {
-        let active = stored
-            .doc
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
         let seats: Vec<Value> = seats
             .iter()
             .map(|s| {
@@ -676,10 +711,7 @@ pub fn render(stored: &Stored, base_url: &str) -> Map<String, Value> {
             })
             .collect();
         let mut ext = Map::new();
-        ext.insert(
-            "status".into(),
-            if active { "active" } else { "suspended" }.into(),
-        );
+        ext.insert("status".into(), stored.status().into());
         ext.insert("seats".into(), Value::Array(seats));
         out.insert(ROSTER_USER_SCHEMA.into(), Value::Object(ext));
         if let Some(Value::Array(schemas)) = out.get_mut("schemas") {

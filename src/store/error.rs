@@ -4,7 +4,8 @@
 /// The unique keys of the schema a write can collide with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UniqueKey {
-    /// `users (account_id, user_name_lc)`: a userName taken in the account.
+    /// `users (account_id, user_name_lc, deleted_key)`: a userName taken in the account (by a
+    /// user the identity provider has not deleted).
     UserName,
     /// `identities (email_lc)`: an email one account already holds.
     Email,
@@ -93,7 +94,8 @@ fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
         .map(|(_, cols)| cols.trim())
         .unwrap_or_default();
     match columns {
-        "users.account_id, users.user_name_lc" => UniqueKey::UserName,
+        "users.account_id, users.user_name_lc"
+        | "users.account_id, users.user_name_lc, users.deleted_key" => UniqueKey::UserName,
         "identities.email_lc" => UniqueKey::Email,
         "accounts.slug" => UniqueKey::AccountSlug,
         "scim_groups.account_id, scim_groups.name_key" => UniqueKey::GroupName,
@@ -128,6 +130,11 @@ mod tests {
             (
                 None,
                 "UNIQUE constraint failed: users.account_id, users.user_name_lc",
+                UniqueKey::UserName,
+            ),
+            (
+                None,
+                "UNIQUE constraint failed: users.account_id, users.user_name_lc, users.deleted_key",
                 UniqueKey::UserName,
             ),
             (

@@ -218,9 +218,13 @@ impl FilterCompiler {
                     ("r.active".into(), Shape::Int)
                 }
                 Column::Active => return Err(ScimError::invalid_filter("groups have no 'active'")),
-                Column::Status if self.kind == ResourceKind::User => {
-                    lowered("(CASE WHEN r.active = 1 THEN 'active' ELSE 'suspended' END)".into())
-                }
+                // As `Stored::status` words it.
+                Column::Status if self.kind == ResourceKind::User => lowered(
+                    "(CASE WHEN r.idp_deleted_at IS NOT NULL THEN 'deleted_by_idp' \
+                     WHEN r.active = 0 THEN 'suspended' \
+                     WHEN r.held IS NOT NULL THEN 'held' ELSE 'active' END)"
+                        .into(),
+                ),
                 Column::Status => return Err(ScimError::invalid_filter("groups have no status")),
             },
             (Field::Doc(path), _) => (b.json_text("r.doc", path), Shape::Json),

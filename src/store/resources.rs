@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::scim::list::ListQuery;
-use crate::scim::resource::{MemberRef, Stored};
+use crate::scim::resource::{Lifecycle, MemberRef, Stored};
 use crate::scim::ResourceKind;
 
 use super::filter::FilterCompiler;
@@ -68,7 +68,20 @@ fn columns(doc: &Map<String, Value>) -> Columns {
     }
 }
 
-fn stored(kind: ResourceKind, row: &AnyRow) -> Result<Stored> {
+/// The columns a user's lifecycle is read from, after those `stored` reads first (a group
+/// has none).
+fn lifecycle_columns(kind: ResourceKind, alias: &str) -> String {
+    match kind {
+        ResourceKind::User => {
+            format!(", {alias}suspended_at, {alias}idp_deleted_at, {alias}held")
+        }
+        ResourceKind::Group => String::new(),
+    }
+}
+
+/// A row of `id, version, created, last_modified, doc`, then (for a user) the lifecycle
+/// columns from index `lifecycle_at`.
+fn stored(kind: ResourceKind, row: &AnyRow, lifecycle_at: usize) -> Result<Stored> {
     let doc: String = row.try_get(4)?;
     let doc = match serde_json::from_str::<Value>(&doc) {
         Ok(Value::Object(m)) => m,
@@ -83,6 +96,14 @@ fn stored(kind: ResourceKind, row: &AnyRow) -> Result<Stored> {
         doc,
         refs: None,
         seats: None,
+        lifecycle: match kind {
+            ResourceKind::User => Lifecycle {
+                suspended_since: row.try_get(lifecycle_at)?,
+                deleted_by_idp: row.try_get(lifecycle_at + 1)?,
+                held: row.try_get(lifecycle_at + 2)?,
+            },
+            ResourceKind::Group => Lifecycle::default(),
+        },
     })
 }
 
@@ -122,12 +143,13 @@ impl ReadConn {
         id: &str,
     ) -> Result<Option<Stored>> {
         let mut sql = Sql::new(&format!(
-            "SELECT id, version, created, last_modified, doc FROM {} WHERE account_id = ",
+            "SELECT id, version, created, last_modified, doc{} FROM {} WHERE account_id = ",
+            lifecycle_columns(kind, ""),
             table(kind)
         ));
         sql.bind_int(account).push(" AND id = ").bind_text(id);
         match self.fetch_optional(&sql).await? {
-            Some(row) => Ok(Some(stored(kind, &row)?)),
+            Some(row) => Ok(Some(stored(kind, &row, 5)?)),
             None => Ok(None),
         }
     }
@@ -139,9 +161,25 @@ impl ReadConn {
         kind: ResourceKind,
         q: &ListQuery,
     ) -> std::result::Result<(u64, Vec<Stored>), ListError> {
+        self.list_resources_as(account, kind, q, false).await
+    }
+
+    /// [`ReadConn::list_resources`]; with `hide_idp_deleted`, without the users an identity
+    /// provider deleted (kept for admins by `delete_action` `suspend`), as it sees the list.
+    pub async fn list_resources_as(
+        &mut self,
+        account: i64,
+        kind: ResourceKind,
+        q: &ListQuery,
+        hide_idp_deleted: bool,
+    ) -> std::result::Result<(u64, Vec<Stored>), ListError> {
         let mut compiler = FilterCompiler::new(kind, self.backend);
         let mut where_ = Sql::new(" WHERE r.account_id = ");
         where_.bind_int(account);
+        if hide_idp_deleted && kind == ResourceKind::User {
+            // In the userName index: a `userName eq` lookup stays one index read.
+            where_.push(" AND r.deleted_key = ''");
+        }
         if let Some(f) = &q.filter {
             where_.push(" AND ");
             compiler.compile(f, &mut where_).map_err(ListError::Query)?;
@@ -153,7 +191,8 @@ impl ReadConn {
         }
         // The page and the total in one statement: one snapshot, one round trip.
         let mut page = Sql::new(&format!(
-            "SELECT r.id, r.version, r.created, r.last_modified, r.doc, COUNT(*) OVER () FROM {} r",
+            "SELECT r.id, r.version, r.created, r.last_modified, r.doc, COUNT(*) OVER (){} FROM {} r",
+            lifecycle_columns(kind, "r."),
             table(kind)
         ));
         super::filter::append(&mut page, where_);
@@ -174,7 +213,7 @@ impl ReadConn {
         };
         let items = rows
             .iter()
-            .map(|r| stored(kind, r))
+            .map(|r| stored(kind, r, 6))
             .collect::<Result<Vec<_>>>()?;
         Ok((total, items))
     }
@@ -340,7 +379,7 @@ impl WriteTx {
         match kind {
             ResourceKind::User => {
                 let user_name = c.user_name.clone().unwrap_or_default();
-                sql.push("INSERT INTO users (account_id, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, version, created, last_modified, doc) VALUES (")
+                sql.push("INSERT INTO users (account_id, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, suspended_at, version, created, last_modified, doc) VALUES (")
                     .bind_int(account).push(", ")
                     .bind_text(id).push(", ")
                     .bind_text(user_name.clone()).push(", ")
@@ -348,7 +387,9 @@ impl WriteTx {
                     .bind(opt_text(c.external_id.as_deref())).push(", ")
                     .bind(opt_text(c.display_name.as_deref())).push(", ")
                     .bind(opt_text(c.display_name.map(|d| d.to_lowercase()).as_deref())).push(", ")
-                    .bind_int(i64::from(c.active)).push(", 1, ")
+                    .bind_int(i64::from(c.active)).push(", ")
+                    // A user made suspended is suspended from now on (the purge counts from it).
+                    .bind(opt_text((!c.active).then_some(now))).push(", 1, ")
                     .bind_text(now).push(", ")
                     .bind_text(now).push(", ")
                     .bind_text(doc_text(doc)).push(")");
@@ -458,6 +499,16 @@ impl WriteTx {
                     ))
                     .push(", active = ")
                     .bind_int(i64::from(c.active));
+                if c.active {
+                    // Active again: no longer suspended, nor deleted as the identity provider
+                    // saw it (its userName is its own again, unless a user took it meanwhile:
+                    // the unique key then refuses this write).
+                    sql.push(", suspended_at = NULL, idp_deleted_at = NULL, deleted_key = ''");
+                } else {
+                    sql.push(", suspended_at = COALESCE(suspended_at, ")
+                        .bind_text(now)
+                        .push(")");
+                }
             }
             ResourceKind::Group => {
                 let display = c.display_name.unwrap_or_default();

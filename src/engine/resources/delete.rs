@@ -1,5 +1,7 @@
 //! Deleting a user or group: its seats are freed and handed on, its emails released; the
-//! sync log keeps its history.
+//! sync log keeps its history. An identity provider's DELETE of a user may instead be held
+//! (the deprovisioning guard) or be a suspension (`delete_action` `suspend`): see
+//! `engine/lifecycle`.
 
 use crate::auth::Principal;
 use crate::scim::resource::{self};
@@ -46,12 +48,23 @@ impl Engine {
         let mut tx = self.store.write().await?;
         tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
+        super::super::lifecycle::idp_sees(ctx, &current)?;
         draft.user_name = display_name(kind, &current.doc);
         let members = match kind {
             ResourceKind::Group => tx.user_members(p.account_id, id).await?,
             ResourceKind::User => vec![],
         };
         let set = self.rule_set(&mut tx, p.account_id).await?;
+        // An identity provider's DELETE of a user may be held by the guard, or be a
+        // suspension (`delete_action` `suspend`); a group's is always a delete.
+        if let Some(changes) = self
+            .guard_delete(&mut tx, p, ctx, &set, &current, if_match, &now, draft)
+            .await?
+        {
+            self.log_in(&mut tx, p.account_id, ctx, draft, 204).await?;
+            tx.commit().await?;
+            return Ok(changes);
+        }
         let w = tx.delete_resource(p.account_id, kind, id, if_match).await?;
         written(kind, id, w)?;
         let mut changes = vec![];
