@@ -1,18 +1,21 @@
 //! Products and their license pools: how many seats were bought, how many are assigned and
 //! how many people wait. Adding licenses serves the waitlist at once; shrinking a pool below
-//! what is assigned is refused.
+//! what is assigned is refused, except under the overage policy (the seats held over the new
+//! ceiling stay, and none is given past it).
 
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::auth::jwt::AdminPrincipal;
-use crate::store::pools::Resize;
+use crate::store::pools::{Pool, Resize};
 
 use super::authz::require_write;
 use super::error::{EngineError, ErrorCode};
+use super::forecast::{Forecast, Run};
 use super::input::valid_product;
 use super::resources::seat_summary;
 use super::seats::SeatChange;
+use super::settings::SeatPolicy;
 use super::synclog::{Change, Ctx, Draft};
 use super::Engine;
 
@@ -129,9 +132,38 @@ impl Engine {
         input: &SetLicenses,
         ctx: &Ctx,
     ) -> Result<PoolChanged, EngineError> {
+        Ok(self
+            .set_licenses_run(ap, product, input, ctx, Run::Real)
+            .await?
+            .0)
+    }
+
+    /// What `set_licenses` would do to seats, written nowhere (`?dry_run=true`).
+    pub async fn forecast_licenses(
+        &self,
+        ap: &AdminPrincipal,
+        product: &str,
+        input: &SetLicenses,
+        ctx: &Ctx,
+    ) -> Result<Forecast, EngineError> {
+        let (changed, pools) = self
+            .set_licenses_run(ap, product, input, ctx, Run::Dry)
+            .await?;
+        self.forecast(ap.account_id, &changed.seat_changes, &pools, &[product])
+            .await
+    }
+
+    async fn set_licenses_run(
+        &self,
+        ap: &AdminPrincipal,
+        product: &str,
+        input: &SetLicenses,
+        ctx: &Ctx,
+        run: Run,
+    ) -> Result<(PoolChanged, Vec<Pool>), EngineError> {
         let mut attempt = 0;
         loop {
-            match self.set_licenses_once(ap, product, input, ctx).await {
+            match self.set_licenses_once(ap, product, input, ctx, run).await {
                 Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
                 r => return r,
             }
@@ -144,8 +176,11 @@ impl Engine {
         product: &str,
         input: &SetLicenses,
         ctx: &Ctx,
-    ) -> Result<PoolChanged, EngineError> {
-        require_write(ap)?;
+        run: Run,
+    ) -> Result<(PoolChanged, Vec<Pool>), EngineError> {
+        if run == Run::Real {
+            require_write(ap)?;
+        }
         if !valid_product(product) {
             return Err(EngineError::invalid(
                 ErrorCode::InvalidProduct,
@@ -156,14 +191,20 @@ impl Engine {
         let seats = input.seats;
         let now = self.now();
         let mut tx = self.store.write().await?;
+        // Read with the settings row locked: a settings change meanwhile waits, then sets
+        // this pool's allowance too.
+        let settings = self.locked_settings(&mut tx, ap.account_id).await?;
         let before = tx
             .list_pools(ap.account_id)
             .await?
             .into_iter()
             .find(|p| p.product == product)
             .map(|p| p.capacity);
-        if let Resize::BelowAssigned { assigned } =
-            tx.set_capacity(ap.account_id, product, seats, &now).await?
+        let allowance = settings.allowance(seats);
+        let keep_over = settings.seat_policy == SeatPolicy::Overage;
+        if let Resize::BelowAssigned { assigned } = tx
+            .set_capacity(ap.account_id, product, seats, allowance, keep_over, &now)
+            .await?
         {
             return Err(EngineError::refused(
                 ErrorCode::SeatsInUse,
@@ -204,11 +245,14 @@ impl Engine {
             self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(PoolChanged {
-            pool,
-            seat_changes: changes,
-        })
+        let pools = self.end_change(tx, ap.account_id, run).await?;
+        Ok((
+            PoolChanged {
+                pool,
+                seat_changes: changes,
+            },
+            pools,
+        ))
     }
 
     /// `roster licenses set`: the same as the admin API, acting as the account's admin.

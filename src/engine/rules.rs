@@ -7,12 +7,14 @@ use validator::Validate;
 use crate::auth::jwt::AdminPrincipal;
 use crate::scim::query::compile_filter;
 use crate::scim::ResourceKind;
+use crate::store::pools::Pool;
 use crate::store::resources::ListError;
 use crate::store::rules::RuleRow;
 use crate::store::StoreError;
 
 use super::authz::require_write;
 use super::error::{EngineError, ErrorCode};
+use super::forecast::{Forecast, Run};
 use super::resources::seat_summary;
 use super::seats::SeatChange;
 use super::synclog::{Change, Ctx, Draft};
@@ -100,9 +102,31 @@ impl Engine {
         input: &NewRule,
         ctx: &Ctx,
     ) -> Result<RuleAdded, EngineError> {
+        Ok(self.add_rule_run(ap, input, ctx, Run::Real).await?.0)
+    }
+
+    /// What `add_rule` would do to seats, written nowhere (`?dry_run=true`).
+    pub async fn forecast_add_rule(
+        &self,
+        ap: &AdminPrincipal,
+        input: &NewRule,
+        ctx: &Ctx,
+    ) -> Result<Forecast, EngineError> {
+        let (added, pools) = self.add_rule_run(ap, input, ctx, Run::Dry).await?;
+        self.forecast(ap.account_id, &added.seat_changes, &pools, &[])
+            .await
+    }
+
+    async fn add_rule_run(
+        &self,
+        ap: &AdminPrincipal,
+        input: &NewRule,
+        ctx: &Ctx,
+        run: Run,
+    ) -> Result<(RuleAdded, Vec<Pool>), EngineError> {
         let mut attempt = 0;
         loop {
-            match self.add_rule_once(ap, input, ctx).await {
+            match self.add_rule_once(ap, input, ctx, run).await {
                 Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
                 r => return r,
             }
@@ -114,8 +138,11 @@ impl Engine {
         ap: &AdminPrincipal,
         input: &NewRule,
         ctx: &Ctx,
-    ) -> Result<RuleAdded, EngineError> {
-        require_write(ap)?;
+        run: Run,
+    ) -> Result<(RuleAdded, Vec<Pool>), EngineError> {
+        if run == Run::Real {
+            require_write(ap)?;
+        }
         let now = self.now();
         let mut tx = self.store.write().await?;
         let mut filter_notes = vec![];
@@ -200,11 +227,14 @@ impl Engine {
         draft.step(format!("rules and seats: {}", seat_summary(&changes)));
         self.log_in(&mut tx, ap.account_id, ctx, &draft, 201)
             .await?;
-        tx.commit().await?;
-        Ok(RuleAdded {
-            rule: RuleView::from(rule),
-            seat_changes: changes,
-        })
+        let pools = self.end_change(tx, ap.account_id, run).await?;
+        Ok((
+            RuleAdded {
+                rule: RuleView::from(rule),
+                seat_changes: changes,
+            },
+            pools,
+        ))
     }
 
     pub async fn delete_rule(
@@ -213,9 +243,31 @@ impl Engine {
         id: &str,
         ctx: &Ctx,
     ) -> Result<RuleDeleted, EngineError> {
+        Ok(self.delete_rule_run(ap, id, ctx, Run::Real).await?.0)
+    }
+
+    /// What `delete_rule` would do to seats, written nowhere (`?dry_run=true`).
+    pub async fn forecast_delete_rule(
+        &self,
+        ap: &AdminPrincipal,
+        id: &str,
+        ctx: &Ctx,
+    ) -> Result<Forecast, EngineError> {
+        let (deleted, pools) = self.delete_rule_run(ap, id, ctx, Run::Dry).await?;
+        self.forecast(ap.account_id, &deleted.seat_changes, &pools, &[])
+            .await
+    }
+
+    async fn delete_rule_run(
+        &self,
+        ap: &AdminPrincipal,
+        id: &str,
+        ctx: &Ctx,
+        run: Run,
+    ) -> Result<(RuleDeleted, Vec<Pool>), EngineError> {
         let mut attempt = 0;
         loop {
-            match self.delete_rule_once(ap, id, ctx).await {
+            match self.delete_rule_once(ap, id, ctx, run).await {
                 Err(e) if super::retry::again_admin(&e, &mut attempt).await => continue,
                 r => return r,
             }
@@ -227,8 +279,11 @@ impl Engine {
         ap: &AdminPrincipal,
         id: &str,
         ctx: &Ctx,
-    ) -> Result<RuleDeleted, EngineError> {
-        require_write(ap)?;
+        run: Run,
+    ) -> Result<(RuleDeleted, Vec<Pool>), EngineError> {
+        if run == Run::Real {
+            require_write(ap)?;
+        }
         let now = self.now();
         let mut tx = self.store.write().await?;
         if !tx.delete_rule(ap.account_id, id).await? {
@@ -248,10 +303,13 @@ impl Engine {
         draft.step(format!("rules and seats: {}", seat_summary(&changes)));
         self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
             .await?;
-        tx.commit().await?;
-        Ok(RuleDeleted {
-            deleted: id.to_string(),
-            seat_changes: changes,
-        })
+        let pools = self.end_change(tx, ap.account_id, run).await?;
+        Ok((
+            RuleDeleted {
+                deleted: id.to_string(),
+                seat_changes: changes,
+            },
+            pools,
+        ))
     }
 }

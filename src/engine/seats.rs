@@ -1,8 +1,9 @@
 //! Seats follow the rules: every active user holds the account's default products, the
 //! products of rules naming one of their groups, and those of rules whose filter they match;
 //! and the products their identity provider assigns as License entitlements.
-//! A seat is taken only by a conditional increment of its pool; when none is free the
-//! account's seat policy waitlists or refuses. A freed seat goes to the first in line.
+//! A seat is taken only by a conditional increment of its pool (up to its capacity plus the
+//! overage allowance); when none is free the account's seat policy waitlists or refuses. A
+//! freed seat goes to the first in line.
 //!
 //! One seat row per user and product, whose `source` says why it is held: `manual` (an
 //! admin moved or gave it: kept while the user is active, whatever rules and entitlements
@@ -431,12 +432,12 @@ impl Engine {
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), Fail> {
         let key = no_seat_key(user_name, product);
-        let mut took = tx.take_seat(account, product).await?;
+        let mut took = tx.take_seat(account, product, now).await?;
         if !took {
             // About to waitlist: hold the pool row first, so that a seat another transaction
             // frees meanwhile is handed to this entry once it commits, and look once more.
             tx.lock_pool(account, product).await?;
-            took = tx.take_seat(account, product).await?;
+            took = tx.take_seat(account, product, now).await?;
         }
         if took {
             if !tx
@@ -445,6 +446,7 @@ impl Engine {
             {
                 // A concurrent request gave this user the product first.
                 tx.give_back_seat(account, product).await?;
+                tx.settle_over(account, product).await?;
                 return Ok(());
             }
             if set.open_conflicts {
@@ -468,7 +470,8 @@ impl Engine {
             product: Some(product.to_string()),
         };
         match set.settings.seat_policy {
-            SeatPolicy::Waitlist => {
+            // Past the overage allowance too, the seat waits.
+            SeatPolicy::Waitlist | SeatPolicy::Overage => {
                 if !tx
                     .insert_seat(account, user, product, "waitlisted", source, now)
                     .await?
@@ -546,7 +549,7 @@ impl Engine {
         changes: &mut Vec<SeatChange>,
     ) -> Result<(), ScimError> {
         while let Some((next, source)) = tx.lock_first_waitlisted(account, product).await? {
-            if !tx.take_seat(account, product).await? {
+            if !tx.take_seat(account, product, now).await? {
                 break;
             }
             if !tx.mark_assigned(account, &next, product, now).await? {
@@ -565,6 +568,9 @@ impl Engine {
                 source: source_word(&source),
             });
         }
+        // Seats given back before (or in) this loop and not taken again may have brought
+        // the pool back within its licenses.
+        tx.settle_over(account, product).await?;
         Ok(())
     }
 

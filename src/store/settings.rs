@@ -30,6 +30,25 @@ impl WriteTx {
         Ok(())
     }
 
+    /// The settings document, its row locked until commit (PostgreSQL; SQLite has one
+    /// writer) and made from `default` when the account has none yet, so that a change of
+    /// settings and a change that depends on them (a pool's overage allowance) run one after
+    /// the other, each seeing the other's result.
+    pub async fn lock_settings_doc(&mut self, account: i64, default: &str) -> Result<String> {
+        let mut ins = Sql::new("INSERT INTO account_settings (account_id, doc) VALUES (");
+        ins.bind_int(account)
+            .push(", ")
+            .bind_text(default)
+            .push(") ON CONFLICT (account_id) DO NOTHING");
+        self.execute(&ins).await?;
+        let mut sql = Sql::new("SELECT doc FROM account_settings WHERE account_id = ");
+        sql.bind_int(account).push(self.backend.for_update(false));
+        Ok(self
+            .fetch_text(&sql)
+            .await?
+            .unwrap_or_else(|| default.to_string()))
+    }
+
     /// The named secret, created from `fresh` the first time (by whichever writer is first).
     pub async fn ensure_secret(&mut self, name: &str, fresh: &str) -> Result<String> {
         let mut ins = Sql::new("INSERT INTO server_secrets (name, value) VALUES (");

@@ -24,6 +24,8 @@ const SHOWN_CHANGES: usize = 200;
 const SEAT_POLICIES: &[(&str, &str)] = &[
     ("waitlist", "Waitlist: queue the seat"),
     ("reject", "Reject the request"),
+    // Its percentage is set through the admin API (`overage_percent`); kept when saved here.
+    ("overage", "Overage: assign extra seats, then queue"),
 ];
 
 const RECORDING_ACCESS: &[(&str, &str)] = &[
@@ -54,6 +56,7 @@ impl SettingsValues {
             seat_policy: match s.seat_policy {
                 SeatPolicy::Waitlist => "waitlist",
                 SeatPolicy::Reject => "reject",
+                SeatPolicy::Overage => "overage",
             }
             .into(),
             default_products: s.default_products.join(", "),
