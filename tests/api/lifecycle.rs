@@ -641,6 +641,25 @@ async fn a_discarded_hold_leaves_the_users_active(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
+    // The console shows bob as held, still active: to suspend, not to reactivate.
+    let session = app.console(Role::Admin).await;
+    let page = app
+        .console_req(
+            &session,
+            Method::GET,
+            &format!("/console/users?filter={}", urlencode("userName eq \"bob\"")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("held"), "{page}");
+    assert!(
+        page.contains(&format!("/console/users/{b}/suspend")),
+        "{page}"
+    );
     let (s, body) = app
         .admin(
             &admin,

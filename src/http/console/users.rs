@@ -244,6 +244,7 @@ fn table(console: &Console, filter: Option<&str>, page: &UserPage) -> Markup {
                         th scope="col" { "Email" }
                         th scope="col" { "Status" }
                         th scope="col" { "Seats" }
+                        th scope="col" { "Last seen by IdP" }
                         @if write { th scope="col" { "Actions" } }
                     }
                 }
@@ -274,9 +275,16 @@ fn row(u: &UserView, write: bool) -> Markup {
             td { @if let Some(e) = email_of(u) { (e) } @else { span class="muted" { "none" } } }
             td { (user_status(u.status)) }
             td { (seats(u)) }
+            td {
+                @match &u.last_seen_by_idp {
+                    Some(at) => (when(at)),
+                    None => span class="muted" { "never" },
+                }
+            }
             @if write {
                 td class="actions" {
-                    @if u.status == "active" {
+                    // A held user is active: its deprovisioning waits for an admin.
+                    @if is_active(u.status) {
                         a href={ (base) "/suspend" } { "Suspend" span class="visually-hidden" { " " (name) } }
                     } @else {
                         a href={ (base) "/reactivate" } { "Reactivate" span class="visually-hidden" { " " (name) } }
@@ -287,6 +295,12 @@ fn row(u: &UserView, write: bool) -> Markup {
             }
         }
     }
+}
+
+/// Whether a status is an active user's: `active`, or `held` (a deprovisioning of the user
+/// waits in a hold for an admin; the user keeps its seats meanwhile).
+fn is_active(status: &str) -> bool {
+    matches!(status, "active" | "held")
 }
 
 /// A user's status as a word and a mark.
@@ -389,14 +403,14 @@ fn confirm_page(
                     "Suspending sets the user's " code { "active" } " to false, as an identity provider does. "
                     "The account's seat policy decides whether their seats are freed; a freed seat goes to the first person waiting."
                 }
-                @if user.status != "active" { p class="hint" { (name) " is already suspended." } }
+                @if !is_active(user.status) { p class="hint" { (name) " is already suspended." } }
             }
             Action::Reactivate => {
                 p {
                     "Reactivating sets " code { "active" } " to true. The user takes seats again by the rules; "
                     "where no seat is free they join the waitlist."
                 }
-                @if user.status == "active" { p class="hint" { (name) " is already active." } }
+                @if is_active(user.status) { p class="hint" { (name) " is already active." } }
             }
             Action::Transfer => {
                 p {
