@@ -352,3 +352,102 @@ async fn sqlite_upgrade_keeps_groups_that_share_a_name() {
 async fn postgres_upgrade_keeps_groups_that_share_a_name() {
     upgrade_keeps_groups_that_share_a_name("postgres").await;
 }
+
+/// The migration that gave license pools their overage ceiling.
+const OVERAGE: i64 = 20261128000013;
+
+/// Pools made before overage keep their licenses and seats (SQLite makes the table again),
+/// start with no allowance, and the new ceiling is a constraint: never more seats assigned
+/// than licenses, allowance and seats kept over a lowered ceiling.
+async fn upgrade_keeps_pools_under_their_new_ceiling(backend: &str) {
+    use sqlx::Row;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_url, pg, mut conn) = database_before(backend, dir.path(), OVERAGE).await;
+    exec(
+        &mut conn,
+        "INSERT INTO accounts (slug, created) VALUES ('acme', '2026-01-01T00:00:00.000Z')",
+    )
+    .await;
+    let pool = |name: &str, capacity: i64, assigned: i64| {
+        format!(
+            "INSERT INTO products (account_id, name, capacity, assigned, created) VALUES \
+             ((SELECT id FROM accounts WHERE slug = 'acme'), '{name}', {capacity}, {assigned}, \
+             '2026-01-01T00:00:00.000Z')"
+        )
+    };
+    exec(&mut conn, &pool("meeting", 3, 2)).await;
+    exec(&mut conn, &pool("webinar", 0, 0)).await;
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    sqlx::migrate::Migrator::new(folder)
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64, i64, i64, i64, Option<String>)> = sqlx::query(
+        "SELECT name, capacity, assigned, allowance, kept, over_since FROM products ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+    .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("meeting".to_string(), 3, 2, 0, 0, None),
+            ("webinar".to_string(), 0, 0, 0, 0, None),
+        ]
+    );
+    assert!(
+        sqlx::query("UPDATE products SET assigned = 4 WHERE name = 'meeting'")
+            .execute(&mut conn)
+            .await
+            .is_err(),
+        "over the licenses without an allowance"
+    );
+    exec(
+        &mut conn,
+        "UPDATE products SET allowance = 1, assigned = 4 WHERE name = 'meeting'",
+    )
+    .await;
+    assert!(
+        sqlx::query("UPDATE products SET assigned = 5 WHERE name = 'meeting'")
+            .execute(&mut conn)
+            .await
+            .is_err(),
+        "over the licenses and the allowance"
+    );
+    exec(
+        &mut conn,
+        "UPDATE products SET allowance = 0, kept = 1 WHERE name = 'meeting'",
+    )
+    .await;
+    assert!(
+        sqlx::query("UPDATE products SET allowance = -1 WHERE name = 'meeting'")
+            .execute(&mut conn)
+            .await
+            .is_err()
+    );
+    // The primary key came through: a product is made once per account.
+    assert!(sqlx::query(&pool("meeting", 1, 0))
+        .execute(&mut conn)
+        .await
+        .is_err());
+    drop(conn);
+    drop_postgres(pg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_keeps_pools_under_their_new_ceiling() {
+    upgrade_keeps_pools_under_their_new_ceiling("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_keeps_pools_under_their_new_ceiling() {
+    upgrade_keeps_pools_under_their_new_ceiling("postgres").await;
+}
