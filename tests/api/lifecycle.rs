@@ -814,6 +814,52 @@ async fn lifecycle_settings_are_typed(app: TestApp) {
     assert_eq!(s, 400, "{body}");
 }
 
+async fn concurrent_deactivations_are_counted_exactly(app: TestApp) {
+    let admin = setup(&app, 10).await;
+    settings(
+        &app,
+        &admin,
+        json!({"deprovision_guard": {"max_users": 5, "window_minutes": 60}}),
+    )
+    .await;
+    let mut ids = vec![];
+    for i in 0..24 {
+        ids.push(create(&app, &format!("p{i:02}")).await);
+    }
+    // All at once, as a burst of the identity provider's workers: on PostgreSQL each runs
+    // in a transaction of its own, and the count is still exact.
+    let mut tasks = vec![];
+    for id in ids {
+        let req = app
+            .req(Method::PATCH, &format!("Users/{id}?{WITH_EXT}"), &app.token)
+            .body(active(false).unwrap().to_string());
+        tasks.push(tokio::spawn(async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut states = vec![];
+    for t in tasks {
+        let (s, u) = t.await.unwrap();
+        assert_eq!(s, 200, "{u}");
+        states.push(u[EXT]["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(states.iter().filter(|s| *s == "suspended").count(), 5);
+    assert_eq!(states.iter().filter(|s| *s == "held").count(), 19);
+    let list = holds(&app, &admin).await;
+    assert_eq!(list.len(), 1, "one burst, one hold: {list:?}");
+    assert_eq!(list[0]["counts"]["pending"], json!(19));
+    let seqs: Vec<i64> = list[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=19).collect::<Vec<i64>>());
+    assert_counters_match_rows(&app).await;
+}
+
 crate::on_both_backends!(
     delete_action_delete_removes_the_user,
     delete_action_suspend_keeps_the_user_for_admins,
@@ -822,4 +868,5 @@ crate::on_both_backends!(
     a_discarded_hold_leaves_the_users_active,
     the_identity_provider_can_take_a_held_deactivation_back,
     lifecycle_settings_are_typed,
+    concurrent_deactivations_are_counted_exactly,
 );
