@@ -139,6 +139,20 @@ async fn users_drift_in_and_out_as_the_clock_moves(app: TestApp) {
     );
     let bob_view = admin_view(&app, &admin, "bob@example.com").await;
     assert_eq!(bob_view["last_seen_by_idp"], Value::Null, "{bob_view}");
+    // The console's users page shows it too: a time for ann, "never" for bob.
+    let session = app.console(Role::Auditor).await;
+    let page = app
+        .console_req(&session, Method::GET, "/console/users")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Last seen by IdP"), "{page}");
+    let at = seen["last_seen_by_idp"].as_str().unwrap();
+    assert!(page.contains(&format!("datetime=\"{at}\"")), "{page}");
+    assert!(page.contains(">never<"), "{page}");
 
     let rows = drift(&app, &admin, "").await;
     assert_eq!(
