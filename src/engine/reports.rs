@@ -1,5 +1,6 @@
-//! Reports for admins: seat utilization per product, users by status, conflicts, and sync
-//! activity per day (with requests throttled). Tables of rows, so the same data serves JSON and CSV.
+//! Reports for admins: seat utilization per product (with the overage to true up), users
+//! by status, conflicts, and sync activity per day (with requests throttled). Tables of
+//! rows, so the same data serves JSON and CSV.
 
 use serde_json::{json, Value};
 
@@ -8,6 +9,13 @@ use crate::store::resources::SharedGroupName;
 
 use super::error::EngineError;
 use super::Engine;
+
+/// What a report's query string may say (each report reads what it needs): `days`, the
+/// drift report's limit.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ReportParams {
+    pub days: Option<String>,
+}
 
 /// A report: column names and rows of values.
 #[derive(Debug, Clone)]
@@ -44,7 +52,15 @@ impl Engine {
         Ok(conn.shared_group_names(None).await?)
     }
 
-    pub async fn report(&self, ap: &AdminPrincipal, name: &str) -> Result<Table, EngineError> {
+    pub async fn report(
+        &self,
+        ap: &AdminPrincipal,
+        name: &str,
+        params: &ReportParams,
+    ) -> Result<Table, EngineError> {
+        if name == "drift" {
+            return self.drift(ap, params.days.as_deref()).await;
+        }
         let now = self.clock.now();
         let since30 = crate::scim::query::timestamp(now - chrono::Duration::days(30));
         let mut tx = self.store.read().await?;
@@ -58,13 +74,17 @@ impl Engine {
                         .iter()
                         .find(|(prod, _)| *prod == p.product)
                         .map_or(0, |(_, n)| *n);
+                    // The true-up: seats held over the licenses, and since when.
                     rows.push(vec![
                         json!(p.product),
                         json!(p.capacity),
                         json!(p.assigned),
-                        json!(p.capacity - p.assigned),
+                        json!((p.capacity - p.assigned).max(0)),
                         json!(p.waitlisted),
                         json!(f),
+                        json!(p.allowance),
+                        json!((p.assigned - p.capacity).max(0)),
+                        json!(p.over_since.filter(|_| p.assigned > p.capacity)),
                     ]);
                 }
                 Table {
@@ -76,12 +96,18 @@ impl Engine {
                         "free",
                         "waitlisted",
                         "freed_last_30_days",
+                        "overage_allowed",
+                        "overage",
+                        "over_since",
                     ],
                     rows,
                 }
             }
             "users" => {
                 let (active, suspended, waitlisted) = tx.user_counts(account).await?;
+                // Of the active, those whose deprovisioning the guard holds; of the
+                // suspended, those the identity provider deleted (delete_action suspend).
+                let (held, deleted_by_idp) = tx.lifecycle_counts(account).await?;
                 Table {
                     name: "users",
                     columns: vec!["status", "users"],
@@ -90,6 +116,8 @@ impl Engine {
                         vec![json!("suspended"), json!(suspended)],
                         vec![json!("waitlisted_for_a_seat"), json!(waitlisted)],
                         vec![json!("total"), json!(active + suspended)],
+                        vec![json!("held"), json!(held)],
+                        vec![json!("deleted_by_idp"), json!(deleted_by_idp)],
                     ],
                 }
             }
@@ -196,7 +224,7 @@ impl Engine {
             },
             other => {
                 return Err(EngineError::not_found(format!(
-                    "no report '{other}': the reports are seats, users, conflicts, sync, unmapped and group_names"
+                    "no report '{other}': the reports are seats, users, conflicts, sync, unmapped, group_names and drift"
                 )))
             }
         })

@@ -184,6 +184,7 @@ fn failure_advice(e: &ScimError) -> String {
         | ErrorCode::InvalidRule
         | ErrorCode::InvalidSchema
         | ErrorCode::SchemaInUse
+        | ErrorCode::HoldClosed
         | ErrorCode::InvalidSetting
         | ErrorCode::InvalidCsv
         | ErrorCode::InvalidUser
@@ -309,6 +310,8 @@ pub fn row(
 pub struct Queued {
     pub account: i64,
     pub row: SyncRow,
+    /// An identity provider's GET by id: its resource's `last_seen_by_idp` to mark.
+    pub seen: Option<super::drift::Seen>,
 }
 
 /// Starts the batching writer for reads' entries; returns its queue.
@@ -328,12 +331,14 @@ pub fn start_reads_writer(store: Store) -> mpsc::Sender<Queued> {
                 for q in &batch {
                     t.insert_sync_log(q.account, &q.row).await?;
                 }
+                mark_seen(&mut t, &batch).await?;
                 t.commit().await
             }
             .await;
             if written.is_err() {
                 // One entry the database refuses must not take the others with it: write
-                // them one by one, and lose only the ones that fail.
+                // them one by one, and lose only the ones that fail; then the marks, on
+                // their own (a mark that fails is lost, and the next read marks again).
                 for q in &batch {
                     let one = async {
                         let mut t = store.write().await?;
@@ -345,10 +350,35 @@ pub fn start_reads_writer(store: Store) -> mpsc::Sender<Queued> {
                         tracing::error!(error = %e, "could not write a read's entry to the sync log");
                     }
                 }
+                let marked = async {
+                    let mut t = store.write().await?;
+                    mark_seen(&mut t, &batch).await?;
+                    t.commit().await
+                }
+                .await;
+                if let Err(e) = marked {
+                    tracing::warn!(error = %e, "could not mark the resources identity providers read");
+                }
             }
         }
     });
     tx
+}
+
+/// Marks, in the batch's transaction, the resources identity providers read by id, each
+/// unless it was marked within the hour: one conditional UPDATE per resource, which changes
+/// no row (and writes nothing) for every read but the first of the hour.
+async fn mark_seen(t: &mut WriteTx, batch: &[Queued]) -> Result<(), crate::store::StoreError> {
+    let mut done = std::collections::HashSet::new();
+    for q in batch {
+        if let Some(s) = &q.seen {
+            if done.insert((q.account, s.kind, s.id.as_str())) {
+                t.mark_seen_by_idp(q.account, s.kind, &s.id, &s.at, &s.before, true)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -414,9 +444,28 @@ impl Engine {
         http_status: u16,
         e: Option<&ScimError>,
     ) {
+        self.log_read_seen(account, ctx, draft, http_status, e, None);
+    }
+
+    /// [`Engine::log_read`], with an identity provider's read of a resource to mark.
+    pub(crate) fn log_read_seen(
+        &self,
+        account: i64,
+        ctx: &Ctx,
+        draft: &Draft,
+        http_status: u16,
+        e: Option<&ScimError>,
+        seen: Option<super::drift::Seen>,
+    ) {
         let r = row(ctx, &self.now(), draft, http_status, e);
         if let Some(q) = &self.reads {
-            if q.try_send(Queued { account, row: r }).is_err() {
+            if q.try_send(Queued {
+                account,
+                row: r,
+                seen,
+            })
+            .is_err()
+            {
                 tracing::warn!("sync log read queue full: a read entry was dropped");
             }
         }

@@ -42,7 +42,7 @@ impl super::input::Input for TransferTo {
 pub enum Transferred {
     /// `retain_data`: the same user, with the new email.
     Retained {
-        user: UserView,
+        user: Box<UserView>,
         seat_changes: Vec<SeatChange>,
     },
     /// The seats moved from one user to another.
@@ -66,7 +66,7 @@ impl Engine {
         let retain = input.retain_data;
         let p = as_scim(ap);
         let (p, email) = (&p, email.as_str());
-        Ok(self
+        let mut done = self
             .write_scim(
                 p.account_id,
                 ctx,
@@ -79,7 +79,20 @@ impl Engine {
                     (draft, r)
                 },
             )
-            .await?)
+            .await?;
+        match &mut done {
+            Transferred::Retained { user, .. } => {
+                self.with_last_seen(p.account_id, std::slice::from_mut(&mut **user))
+                    .await?
+            }
+            Transferred::Moved { from, to, .. } => {
+                self.with_last_seen(p.account_id, std::slice::from_mut(&mut **from))
+                    .await?;
+                self.with_last_seen(p.account_id, std::slice::from_mut(&mut **to))
+                    .await?;
+            }
+        }
+        Ok(done)
     }
 
     async fn transfer_in(
@@ -121,7 +134,7 @@ impl Engine {
                 )
                 .await?;
             Transferred::Retained {
-                user: UserView::from(&out.resource),
+                user: Box::new(UserView::from(&out.resource)),
                 seat_changes: out.seat_changes,
             }
         } else {

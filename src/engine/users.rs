@@ -25,9 +25,24 @@ pub struct UserView {
     pub id: String,
     pub user_name: Option<Value>,
     pub emails: Value,
+    /// `active`, `held` (active: a deprovisioning waits in a hold for an admin),
+    /// `suspended`, or `deleted_by_idp` (suspended, and deleted as the identity provider sees
+    /// it: `delete_action` `suspend`).
     pub status: &'static str,
+    /// Since when the user is suspended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_since: Option<String>,
+    /// When the identity provider deleted the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by_idp: Option<String>,
+    /// The hold a deprovisioning of the user waits in (`GET /admin/v1/holds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
     pub seats: Vec<SeatView>,
     pub version: i64,
+    /// When an identity provider last created, changed or read the user by id (null:
+    /// never); filled in by the views that show it.
+    pub last_seen_by_idp: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,12 +54,14 @@ pub struct SeatView {
 
 impl From<&Stored> for UserView {
     fn from(s: &Stored) -> Self {
-        let active = s.doc.get("active").and_then(Value::as_bool).unwrap_or(true);
         UserView {
             id: s.id.clone(),
             user_name: s.doc.get("userName").cloned(),
             emails: s.doc.get("emails").cloned().unwrap_or(Value::Array(vec![])),
-            status: if active { "active" } else { "suspended" },
+            status: s.status(),
+            suspended_since: s.lifecycle.suspended_since.clone(),
+            deleted_by_idp: s.lifecycle.deleted_by_idp.clone(),
+            hold: s.lifecycle.held.clone(),
             seats: s
                 .seats
                 .iter()
@@ -56,6 +73,7 @@ impl From<&Stored> for UserView {
                 })
                 .collect(),
             version: s.version,
+            last_seen_by_idp: None,
         }
     }
 }
@@ -217,10 +235,12 @@ impl Engine {
             None,
         );
         let (total, items) = self.list(&p, ResourceKind::User, &q, &ctx).await?;
+        let mut users: Vec<UserView> = items.iter().map(UserView::from).collect();
+        self.with_last_seen(ap.account_id, &mut users).await?;
         Ok(UserPage {
             total,
             start_index: q.start_index,
-            users: items.iter().map(UserView::from).collect(),
+            users,
         })
     }
 
@@ -285,8 +305,11 @@ impl Engine {
         let out = self
             .patch(&p, ResourceKind::User, user, &body, None, false, ctx)
             .await?;
+        let mut user = [UserView::from(&out.resource)];
+        self.with_last_seen(ap.account_id, &mut user).await?;
+        let [user] = user;
         Ok(UserChanged {
-            user: UserView::from(&out.resource),
+            user,
             seat_changes: out.seat_changes,
         })
     }

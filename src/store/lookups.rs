@@ -81,6 +81,24 @@ impl ReadConn {
         self.fetch_text(&sql).await
     }
 
+    /// The userNames of these users of the account, by id (a user gone meanwhile is left out).
+    pub async fn user_names(
+        &mut self,
+        account: i64,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new("SELECT id, user_name FROM users WHERE account_id = ");
+            sql.bind_int(account).push(" AND id IN ");
+            in_list(&mut sql, chunk);
+            for r in self.fetch_all(&sql).await? {
+                out.insert(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Ids of the account's users with these userNames or emails (lower-cased), by key.
     pub async fn users_by_keys(
         &mut self,
@@ -92,6 +110,9 @@ impl ReadConn {
             let mut a = Sql::new("SELECT user_name_lc, id FROM users WHERE account_id = ");
             a.bind_int(account).push(" AND user_name_lc IN ");
             in_list(&mut a, chunk);
+            // A user the identity provider deleted may share its userName with a newer one:
+            // the newer (`deleted_key` '') comes last, so it wins.
+            a.push(" ORDER BY deleted_key DESC");
             let mut b = Sql::new("SELECT value_lc, user_id FROM user_emails WHERE account_id = ");
             b.bind_int(account).push(" AND value_lc IN ");
             in_list(&mut b, chunk);
@@ -114,7 +135,9 @@ impl ReadConn {
         let mut sql = Sql::new("SELECT id FROM users WHERE account_id = ");
         sql.bind_int(account)
             .push(" AND user_name_lc = ")
-            .bind_text(user_name_lc);
+            .bind_text(user_name_lc)
+            // The user holding the name, before one the identity provider deleted.
+            .push(" ORDER BY deleted_key LIMIT 1");
         self.fetch_text(&sql).await
     }
 

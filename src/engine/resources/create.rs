@@ -55,6 +55,8 @@ impl Engine {
         let id = self
             .insert_normalised(&mut tx, p, kind, &n, &now, &mut seat_changes)
             .await?;
+        self.mark_written_by_idp(&mut tx, p.account_id, ctx, kind, &id, &now)
+            .await?;
         let resource = match kind {
             // Just written: version 1, no groups, the seats just taken.
             ResourceKind::User => Stored {
@@ -76,6 +78,8 @@ impl Engine {
                         })
                         .collect(),
                 ),
+                // A user just created is neither held nor deleted.
+                lifecycle: Default::default(),
             },
             ResourceKind::Group => self.load(&mut tx, p, kind, &id, true).await?,
         };

@@ -147,8 +147,11 @@ impl Engine {
     ) -> Result<Stored, ScimError> {
         let r = async {
             let mut tx = self.store.read().await?;
-            self.load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
-                .await
+            let found = self
+                .load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
+                .await?;
+            super::lifecycle::idp_sees(ctx, &found)?;
+            Ok(found)
         }
         .await;
         let mut draft = Draft::new(Some(kind), "read", Some(id));
@@ -156,7 +159,11 @@ impl Engine {
             draft.user_name = display_name(kind, &s.doc);
         }
         let status = r.as_ref().map_or_else(ScimError::status, |_| 200);
-        self.log_read(p.account_id, ctx, &draft, status, r.as_ref().err());
+        let seen = r
+            .as_ref()
+            .ok()
+            .and_then(|s| self.read_by_idp(ctx, kind, &s.id));
+        self.log_read_seen(p.account_id, ctx, &draft, status, r.as_ref().err(), seen);
         r
     }
 
@@ -167,7 +174,9 @@ impl Engine {
         q: &ListQuery,
         ctx: &Ctx,
     ) -> Result<(u64, Vec<Stored>), ScimError> {
-        let r = self.list_in(p, kind, q).await;
+        let r = self
+            .list_in(p, kind, q, super::lifecycle::from_idp(ctx))
+            .await;
         let mut draft = Draft::new(Some(kind), "list", None);
         for n in &q.notes {
             draft.notes.push(n.clone());
@@ -180,20 +189,22 @@ impl Engine {
         r
     }
 
+    /// `idp`: as an identity provider sees it (without the users it deleted).
     async fn list_in(
         &self,
         p: &Principal,
         kind: ResourceKind,
         q: &ListQuery,
+        idp: bool,
     ) -> Result<(u64, Vec<Stored>), ScimError> {
         let mut tx = self.store.read().await?;
-        let (total, mut items) =
-            tx.list_resources(p.account_id, kind, q)
-                .await
-                .map_err(|e| match e {
-                    ListError::Query(e) => e,
-                    ListError::Store(e) => ScimError::from(e),
-                })?;
+        let (total, mut items) = tx
+            .list_resources_as(p.account_id, kind, q, idp)
+            .await
+            .map_err(|e| match e {
+                ListError::Query(e) => e,
+                ListError::Store(e) => ScimError::from(e),
+            })?;
         let with_refs = match kind {
             ResourceKind::User => q.projection.wants(refs_key(kind)),
             // A page of groups embeds their members only when `attributes` asks for them, and

@@ -10,6 +10,7 @@ use crate::scim::{Notes, ResourceKind, ScimError};
 use crate::store::WriteTx;
 
 use super::super::error::Fail;
+use super::super::lifecycle;
 use super::super::synclog::{Change, Ctx, Draft};
 use super::super::Engine;
 use super::{display_name, stale, written, Outcome};
@@ -54,16 +55,25 @@ impl Engine {
         let reg = self.registry_of(p).await?;
         let n = resource::normalise(&reg, kind, body, &mut notes);
         draft.notes = notes.clone();
-        let n = n?;
+        let mut n = n?;
         draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
         let mut tx = self.store.write().await?;
         tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
+        // Lifecycle: a user the identity provider deleted is gone for it; its deactivation
+        // may be held by the guard (the user then stays active).
+        lifecycle::idp_sees(ctx, &current)?;
+        let sets_active = n.doc.get("active") == Some(&Value::Bool(true));
+        let guarded = self
+            .guard_update(&mut tx, p, ctx, &current, &mut n.doc, sets_active, &now)
+            .await?;
         let w = tx
             .update_resource(p.account_id, kind, id, &n.doc, &now, if_match)
             .await?;
         written(kind, id, w)?;
+        self.mark_written_by_idp(&mut tx, p.account_id, ctx, kind, id, &now)
+            .await?;
         self.index_extensions(&mut tx, p, kind, id, Some(&current.doc), &n.doc)
             .await?;
         self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now, true)
@@ -98,6 +108,9 @@ impl Engine {
             member_changes: vec![],
         };
         self.finish_draft(draft, kind, Some(&current.doc), &out);
+        if let Some(g) = &guarded {
+            g.annotate(draft);
+        }
         self.log_in(&mut tx, p.account_id, ctx, draft, 200).await?;
         tx.commit().await?;
         Ok(out)
@@ -149,6 +162,7 @@ impl Engine {
         let mut tx = self.store.write().await?;
         tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
+        lifecycle::idp_sees(ctx, &current)?;
         draft.user_name = display_name(kind, &current.doc);
         if let Some(v) = if_match {
             if v != current.version {
@@ -160,11 +174,31 @@ impl Engine {
             .await?;
         let applied = patch::apply(&reg, kind, &current.doc, &ops, &mut notes);
         draft.notes = notes.clone();
-        let applied = applied?;
+        let mut applied = applied?;
+        // Lifecycle: a deactivation past the guard is held (the user stays active).
+        let sets_active =
+            current.lifecycle.held.is_some() && lifecycle::patch_sets_active(&reg, &current, &ops);
+        let guarded = self
+            .guard_update(
+                &mut tx,
+                p,
+                ctx,
+                &current,
+                &mut applied.doc,
+                sets_active,
+                &self.now(),
+            )
+            .await?;
         let outcome = self
             .write_patched(&mut tx, p, kind, &current, applied, notes, return_refs)
             .await?;
+        // A PATCH that changes nothing still says the identity provider manages the resource.
+        self.mark_written_by_idp(&mut tx, p.account_id, ctx, kind, id, &self.now())
+            .await?;
         self.finish_draft(draft, kind, Some(&current.doc), &outcome);
+        if let Some(g) = &guarded {
+            g.annotate(draft);
+        }
         let status = if kind == ResourceKind::Group && !return_refs {
             204
         } else {

@@ -12,6 +12,7 @@ use crate::engine::authz::RevokeAdminTokens;
 use crate::engine::connections::NewConnection;
 use crate::engine::limits::ConnectionPatch;
 use crate::engine::pools::SetLicenses;
+use crate::engine::reports::ReportParams;
 use crate::engine::rules::NewRule;
 use crate::engine::synclog::{EntryView, LogFilter, LogPage, SyncRow};
 use crate::engine::transfer::TransferTo;
@@ -36,6 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/rules", web::post().to(add_rule))
             .route("/rules/{id}", web::delete().to(delete_rule))
             .route("/conflicts", web::get().to(conflicts))
+            .route("/holds", web::get().to(holds))
+            .route("/holds/{id}/release", web::post().to(release_hold))
+            .route("/holds/{id}/discard", web::post().to(discard_hold))
             .route("/sync-log", web::get().to(sync_log))
             .route("/imports", web::post().to(import))
             .route("/users", web::get().to(users))
@@ -78,12 +82,38 @@ async fn products(a: Admin, engine: web::Data<Engine>) -> Reply {
     Ok(ok(engine.products(&a.principal).await?))
 }
 
+/// `?dry_run=true` on a change that moves seats: its forecast, written nowhere.
+#[derive(Deserialize)]
+struct DryRunQuery {
+    dry_run: Option<String>,
+}
+
+impl DryRunQuery {
+    fn dry(&self) -> Result<bool, EngineError> {
+        match self.dry_run.as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") | Some("") => Ok(true),
+            Some(_) => Err(EngineError::invalid(
+                ErrorCode::InvalidValue,
+                "dry_run",
+                "dry_run is true or false",
+            )),
+        }
+    }
+}
+
 async fn put_product(
     a: Admin,
     product: web::Path<String>,
+    q: web::Query<DryRunQuery>,
     Body(input): Body<SetLicenses>,
     engine: web::Data<Engine>,
 ) -> Reply {
+    if q.dry()? {
+        return Ok(ok(engine
+            .forecast_licenses(&a.principal, &product, &input, &a.ctx)
+            .await?));
+    }
     Ok(ok(engine
         .set_licenses(&a.principal, &product, &input, &a.ctx)
         .await?))
@@ -96,10 +126,17 @@ async fn settings(a: Admin, engine: web::Data<Engine>) -> Reply {
 async fn patch_settings(
     req: HttpRequest,
     a: Admin,
+    q: web::Query<DryRunQuery>,
     payload: web::Payload,
     engine: web::Data<Engine>,
 ) -> Reply {
+    let dry = q.dry()?;
     let patch = json_body(payload, BodyTimeout::of(&req)).await?;
+    if dry {
+        return Ok(ok(engine
+            .forecast_settings(&a.principal, &patch, &a.ctx)
+            .await?));
+    }
     Ok(ok(engine
         .patch_settings(&a.principal, &patch, &a.ctx)
         .await?))
@@ -139,13 +176,33 @@ async fn rules(a: Admin, engine: web::Data<Engine>) -> Reply {
     Ok(ok(engine.rules(&a.principal).await?))
 }
 
-async fn add_rule(a: Admin, Body(input): Body<NewRule>, engine: web::Data<Engine>) -> Reply {
+async fn add_rule(
+    a: Admin,
+    q: web::Query<DryRunQuery>,
+    Body(input): Body<NewRule>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    if q.dry()? {
+        return Ok(ok(engine
+            .forecast_add_rule(&a.principal, &input, &a.ctx)
+            .await?));
+    }
     Ok(created(
         engine.add_rule(&a.principal, &input, &a.ctx).await?,
     ))
 }
 
-async fn delete_rule(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+async fn delete_rule(
+    a: Admin,
+    id: web::Path<String>,
+    q: web::Query<DryRunQuery>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    if q.dry()? {
+        return Ok(ok(engine
+            .forecast_delete_rule(&a.principal, &id, &a.ctx)
+            .await?));
+    }
     Ok(ok(engine.delete_rule(&a.principal, &id, &a.ctx).await?))
 }
 
@@ -158,6 +215,19 @@ async fn conflicts(a: Admin, q: web::Query<ConflictQuery>, engine: web::Data<Eng
     Ok(ok(engine
         .conflicts(&a.principal, q.status.as_deref())
         .await?))
+}
+
+/// `?status=open|released|discarded|all`, like the conflicts' filter.
+async fn holds(a: Admin, q: web::Query<ConflictQuery>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.holds(&a.principal, q.status.as_deref()).await?))
+}
+
+async fn release_hold(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.release_hold(&a.principal, &id, &a.ctx).await?))
+}
+
+async fn discard_hold(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.discard_hold(&a.principal, &id, &a.ctx).await?))
 }
 
 async fn suspend(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
@@ -328,29 +398,14 @@ async fn sync_log(
 /// Largest CSV an import takes (about 500,000 rows).
 const MAX_IMPORT: usize = 64 * 1024 * 1024;
 
-#[derive(Deserialize)]
-struct ImportQuery {
-    dry_run: Option<String>,
-}
-
 async fn import(
     req: HttpRequest,
     a: Admin,
-    q: web::Query<ImportQuery>,
+    q: web::Query<DryRunQuery>,
     payload: web::Payload,
     engine: web::Data<Engine>,
 ) -> Reply {
-    let dry_run = match q.dry_run.as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") | Some("") => true,
-        Some(_) => {
-            return Err(EngineError::invalid(
-                ErrorCode::InvalidValue,
-                "dry_run",
-                "dry_run is true or false",
-            ));
-        }
-    };
+    let dry_run = q.dry()?;
     let body = extract::read_limited(payload, MAX_IMPORT, BodyTimeout::of(&req)).await?;
     let text = crate::engine::import::decode(&body)?;
     Ok(ok(engine
@@ -394,6 +449,8 @@ async fn delete_user(a: Admin, id: web::Path<String>, engine: web::Data<Engine>)
 #[derive(Deserialize)]
 struct ReportQuery {
     format: Option<String>,
+    #[serde(flatten)]
+    params: ReportParams,
 }
 
 async fn report(
@@ -403,7 +460,7 @@ async fn report(
     q: web::Query<ReportQuery>,
     engine: web::Data<Engine>,
 ) -> Reply {
-    let table = engine.report(&a.principal, &name).await?;
+    let table = engine.report(&a.principal, &name, &q.params).await?;
     if wants_csv(&req, q.format.as_deref()) {
         let rows = table
             .rows
@@ -412,6 +469,7 @@ async fn report(
                 r.iter()
                     .map(|v| match v {
                         Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
                         other => other.to_string(),
                     })
                     .collect()
