@@ -215,7 +215,8 @@ async fn users_by_hand_and_reports(app: TestApp) {
     let (_, seats) = app.admin(&admin, Method::GET, "reports/seats", None).await;
     assert_eq!(
         seats["rows"][0],
-        json!({"product": "meeting", "capacity": 1, "assigned": 0, "free": 1, "waitlisted": 0, "freed_last_30_days": 1})
+        json!({"product": "meeting", "capacity": 1, "assigned": 0, "free": 1, "waitlisted": 0, "freed_last_30_days": 1,
+               "overage_allowed": 0, "overage": 0, "over_since": null})
     );
     let (_, users) = app.admin(&admin, Method::GET, "reports/users", None).await;
     assert_eq!(users["rows"][0], json!({"status": "active", "users": 1}));

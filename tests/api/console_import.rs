@@ -416,7 +416,11 @@ async fn settings_are_refused_next_to_their_field_then_saved(app: TestApp) {
             "seat_policy": "reject",
             "default_products": ["meeting"],
             "recording_access": "own_only",
-            "sync_log_retention_days": 30
+            "sync_log_retention_days": 30,
+            // Lifecycle settings the console's form does not change keep their defaults.
+            "delete_action": "delete",
+            "purge_suspended_after_days": null,
+            "deprovision_guard": null
         })
     );
     // The saved values are what the form shows now.
