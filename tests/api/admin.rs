@@ -242,9 +242,10 @@ async fn users_by_hand_and_reports(app: TestApp) {
         .unwrap();
     assert_eq!(
         text.lines().next(),
-        Some("product,capacity,assigned,free,waitlisted,freed_last_30_days")
+        Some("product,capacity,assigned,free,waitlisted,freed_last_30_days,overage_allowed,overage,over_since")
     );
-    assert_eq!(text.lines().nth(1), Some("meeting,1,0,1,0,1"));
+    // Never over its licenses: no overage, and no date it went over (an empty cell).
+    assert_eq!(text.lines().nth(1), Some("meeting,1,0,1,0,1,0,0,"));
     let (s, _) = app.admin(&admin, Method::GET, "reports/nope", None).await;
     assert_eq!(s, 404);
 
