@@ -628,7 +628,72 @@ async fn an_auditor_gets_no_write_form_and_is_refused(app: TestApp) {
     assert_eq!(user_count(&app).await, 0);
 }
 
+async fn the_overage_policy_is_set_with_its_percentage(app: TestApp) {
+    let admin = app.admin_token(Role::Admin).await;
+    let s = app.console(Role::Admin).await;
+    let page = get_page(&app, &s, "/console/settings").await;
+    assert!(page.contains("id=\"field-overage_percent\""), "{page}");
+    let form = |percent: &'static str| {
+        vec![
+            ("seat_policy", "overage"),
+            ("overage_percent", percent),
+            ("default_products", ""),
+            ("recording_access", "all_agents"),
+            ("sync_log_retention_days", "90"),
+        ]
+    };
+    // Overage without its percentage, or with one out of range: refused next to the field.
+    for bad in ["", "150", "ten"] {
+        let mut fields = form(bad);
+        fields.push(("csrf", &s.csrf));
+        let (status, page) = post_form(&app, &s, "/console/settings", &fields).await;
+        assert_eq!(status, 400, "{bad}: {page}");
+        assert!(
+            page.contains("id=\"error-overage_percent\""),
+            "{bad}: {page}"
+        );
+    }
+    let (_, settings) = app.admin(&admin, Method::GET, "settings", None).await;
+    assert_eq!(
+        settings["seat_policy"],
+        serde_json::json!("waitlist"),
+        "{settings}"
+    );
+    let mut fields = form("20");
+    fields.push(("csrf", &s.csrf));
+    let (status, page) = post_form(&app, &s, "/console/settings", &fields).await;
+    assert_eq!(status, 200, "{page}");
+    let (_, settings) = app.admin(&admin, Method::GET, "settings", None).await;
+    assert_eq!(
+        settings["seat_policy"],
+        serde_json::json!("overage"),
+        "{settings}"
+    );
+    assert_eq!(
+        settings["overage_percent"],
+        serde_json::json!(20),
+        "{settings}"
+    );
+    assert!(get_page(&app, &s, "/console/settings")
+        .await
+        .contains("value=\"20\""));
+    // Back to the waitlist: the percentage is not sent, and goes with the policy.
+    let mut fields = form("20");
+    fields[0] = ("seat_policy", "waitlist");
+    fields.push(("csrf", &s.csrf));
+    let (status, page) = post_form(&app, &s, "/console/settings", &fields).await;
+    assert_eq!(status, 200, "{page}");
+    let (_, settings) = app.admin(&admin, Method::GET, "settings", None).await;
+    assert_eq!(
+        settings["seat_policy"],
+        serde_json::json!("waitlist"),
+        "{settings}"
+    );
+    assert!(settings.get("overage_percent").is_none(), "{settings}");
+}
+
 crate::on_both_backends!(
+    the_overage_policy_is_set_with_its_percentage,
     a_dry_run_writes_nothing_and_apply_imports_the_kept_file,
     the_multipart_form_needs_its_token_and_a_csv_file,
     settings_are_refused_next_to_their_field_then_saved,

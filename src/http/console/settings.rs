@@ -24,7 +24,7 @@ const SHOWN_CHANGES: usize = 200;
 const SEAT_POLICIES: &[(&str, &str)] = &[
     ("waitlist", "Waitlist: queue the seat"),
     ("reject", "Reject the request"),
-    // Its percentage is set through the admin API (`overage_percent`); kept when saved here.
+    // With its percentage, `overage_percent`, a field of the same form.
     ("overage", "Overage: assign extra seats, then queue"),
 ];
 
@@ -33,8 +33,9 @@ const RECORDING_ACCESS: &[(&str, &str)] = &[
     ("own_only", "Each agent sees only their own recordings"),
 ];
 
-const SETTING_FIELDS: [&str; 4] = [
+const SETTING_FIELDS: [&str; 5] = [
     "seat_policy",
+    "overage_percent",
     "default_products",
     "recording_access",
     "sync_log_retention_days",
@@ -45,6 +46,7 @@ const RULE_FIELDS: [&str; 3] = ["product", "group", "filter"];
 /// The settings form's values, as shown (the saved ones, or what was sent).
 struct SettingsValues {
     seat_policy: String,
+    overage_percent: String,
     default_products: String,
     recording_access: String,
     sync_log_retention_days: String,
@@ -59,6 +61,7 @@ impl SettingsValues {
                 SeatPolicy::Overage => "overage",
             }
             .into(),
+            overage_percent: s.overage_percent.map(|p| p.to_string()).unwrap_or_default(),
             default_products: s.default_products.join(", "),
             recording_access: match s.recording_access {
                 RecordingAccess::AllAgents => "all_agents",
@@ -73,6 +76,7 @@ impl SettingsValues {
         let get = |name: &str| form.get(name).unwrap_or_default().to_string();
         SettingsValues {
             seat_policy: get("seat_policy"),
+            overage_percent: get("overage_percent"),
             default_products: get("default_products"),
             recording_access: get("recording_access"),
             sync_log_retention_days: get("sync_log_retention_days"),
@@ -178,6 +182,17 @@ fn settings_patch(form: &Form) -> Value {
     };
     let mut patch = Map::new();
     patch.insert("seat_policy".into(), text("seat_policy"));
+    // The percentage belongs to the overage policy only (the engine refuses it with the
+    // others): sent with it, as a number when it is one, so a bad value is named.
+    if form.get("seat_policy") == Some("overage") {
+        let percent = match form.get("overage_percent") {
+            Some(v) => v
+                .parse::<u64>()
+                .map_or_else(|_| Value::from(v), Value::from),
+            None => Value::Null,
+        };
+        patch.insert("overage_percent".into(), percent);
+    }
     patch.insert("default_products".into(), Value::Array(products));
     patch.insert("recording_access".into(), text("recording_access"));
     patch.insert("sync_log_retention_days".into(), days);
@@ -398,6 +413,9 @@ fn settings_form(console: &Console, v: &SettingsValues, error: &Option<FieldErro
             (layout::csrf(console))
             (layout::select("seat_policy", "Seat policy: when no license is free", SEAT_POLICIES,
                 Some(v.seat_policy.as_str()), message_for(error, "seat_policy")))
+            (layout::field("overage_percent", "Overage (percent of licenses)", "number",
+                Some(v.overage_percent.as_str()), message_for(error, "overage_percent"),
+                Some("With the overage policy only: extra seats each product may hold, 0 to 100 percent of its licenses.")))
             (layout::field("default_products", "Default products", "text",
                 Some(v.default_products.as_str()), message_for(error, "default_products"),
                 Some("Products every user gets, comma-separated (for example: meeting, webinar). Empty for none.")))
@@ -423,6 +441,9 @@ fn settings_table(v: &SettingsValues) -> Markup {
         table class="kv" {
             tbody {
                 tr { th scope="row" { "Seat policy" } td { (label(SEAT_POLICIES, &v.seat_policy)) } }
+                @if !v.overage_percent.is_empty() {
+                    tr { th scope="row" { "Overage" } td { (v.overage_percent) " % of licenses" } }
+                }
                 tr {
                     th scope="row" { "Default products" }
                     td {
