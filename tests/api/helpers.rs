@@ -293,3 +293,52 @@ impl TestApp {
             .header("Cookie", &s.cookie)
     }
 }
+
+/// Roster's user extension (a user's status and seats), and the `attributes` that ask for it:
+/// it is returned only when asked for.
+pub const ROSTER_USER: &str = "urn:roster:params:scim:schemas:extension:2.0:User";
+pub const WITH_SEATS: &str =
+    "attributes=userName,emails,active,urn:roster:params:scim:schemas:extension:2.0:User";
+
+/// A pool of `seats` licenses of `product` that every user gets; the admin's token.
+pub async fn seat_pool(app: &TestApp, product: &str, seats: i64) -> String {
+    let admin = app.admin_token(roster::auth::jwt::Role::Admin).await;
+    let (s, body) = app
+        .admin(
+            &admin,
+            reqwest::Method::PUT,
+            &format!("products/{product}"),
+            Some(serde_json::json!({"seats": seats})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    patch_settings(
+        app,
+        &admin,
+        serde_json::json!({"default_products": [product]}),
+    )
+    .await;
+    admin
+}
+
+/// `PATCH /admin/v1/settings`, which must succeed; the settings after it.
+pub async fn patch_settings(app: &TestApp, admin: &str, patch: Value) -> Value {
+    let (s, body) = app
+        .admin(admin, reqwest::Method::PATCH, "settings", Some(patch))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
+/// A user created with its seats in the answer: its id and the answer.
+pub async fn create_seated(app: &TestApp, name: &str) -> (String, Value) {
+    let (s, u) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("Users?{WITH_SEATS}"),
+            Some(user(name)),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    (u["id"].as_str().unwrap().to_string(), u)
+}

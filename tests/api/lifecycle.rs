@@ -9,9 +9,8 @@ use roster::auth::jwt::Role;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{user, TestApp};
+use crate::helpers::{patch_settings as settings, seat_pool, user, TestApp, ROSTER_USER as EXT};
 
-const EXT: &str = "urn:roster:params:scim:schemas:extension:2.0:User";
 const WITH_EXT: &str =
     "attributes=userName,active,urn:roster:params:scim:schemas:extension:2.0:User";
 
@@ -28,26 +27,7 @@ fn urlencode(s: &str) -> String {
 
 /// A `meeting` pool of `seats` licenses that every active user gets; the admin's token.
 async fn setup(app: &TestApp, seats: i64) -> String {
-    let admin = app.admin_token(Role::Admin).await;
-    let (s, body) = app
-        .admin(
-            &admin,
-            Method::PUT,
-            "products/meeting",
-            Some(json!({"seats": seats})),
-        )
-        .await;
-    assert_eq!(s, 200, "{body}");
-    settings(app, &admin, json!({"default_products": ["meeting"]})).await;
-    admin
-}
-
-async fn settings(app: &TestApp, admin: &str, patch: Value) -> Value {
-    let (s, body) = app
-        .admin(admin, Method::PATCH, "settings", Some(patch))
-        .await;
-    assert_eq!(s, 200, "{body}");
-    body
+    seat_pool(app, "meeting", seats).await
 }
 
 async fn create(app: &TestApp, name: &str) -> String {

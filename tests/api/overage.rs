@@ -11,47 +11,10 @@ use roster::auth::jwt::Role;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{user, TestApp};
-
-const EXT: &str = "urn:roster:params:scim:schemas:extension:2.0:User";
-const WITH_SEATS: &str =
-    "attributes=userName,emails,active,urn:roster:params:scim:schemas:extension:2.0:User";
-
-/// A pool of `seats` licenses every user holds, and an admin token.
-async fn setup(app: &TestApp, product: &str, seats: i64) -> String {
-    let admin = app.admin_token(Role::Admin).await;
-    let (s, body) = app
-        .admin(
-            &admin,
-            Method::PUT,
-            &format!("products/{product}"),
-            Some(json!({"seats": seats})),
-        )
-        .await;
-    assert_eq!(s, 200, "{body}");
-    patch_settings(app, &admin, json!({"default_products": [product]})).await;
-    admin
-}
-
-async fn patch_settings(app: &TestApp, admin: &str, patch: Value) -> Value {
-    let (s, body) = app
-        .admin(admin, Method::PATCH, "settings", Some(patch))
-        .await;
-    assert_eq!(s, 200, "{body}");
-    body
-}
-
-async fn create(app: &TestApp, name: &str) -> (String, Value) {
-    let (s, u) = app
-        .send(
-            Method::POST,
-            &format!("Users?{WITH_SEATS}"),
-            Some(user(name)),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    (u["id"].as_str().unwrap().to_string(), u)
-}
+use crate::helpers::{
+    create_seated as create, patch_settings, seat_pool as setup, user, TestApp, ROSTER_USER as EXT,
+    WITH_SEATS,
+};
 
 /// The state of the user's seat of a product (`assigned`, `waitlisted`), and since when.
 fn seat(u: &Value, product: &str) -> Option<(String, String)> {

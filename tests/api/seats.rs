@@ -6,47 +6,9 @@ use reqwest::Method;
 use roster::auth::jwt::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{user, TestApp};
-
-const EXT: &str = "urn:roster:params:scim:schemas:extension:2.0:User";
-/// Roster's extension is returned only when asked for.
-const WITH_SEATS: &str =
-    "attributes=userName,emails,active,urn:roster:params:scim:schemas:extension:2.0:User";
-
-async fn setup(app: &TestApp, product: &str, seats: i64) -> String {
-    let admin = app.admin_token(Role::Admin).await;
-    let (s, body) = app
-        .admin(
-            &admin,
-            Method::PUT,
-            &format!("products/{product}"),
-            Some(json!({"seats": seats})),
-        )
-        .await;
-    assert_eq!(s, 200, "{body}");
-    let (s, body) = app
-        .admin(
-            &admin,
-            Method::PATCH,
-            "settings",
-            Some(json!({"default_products": [product]})),
-        )
-        .await;
-    assert_eq!(s, 200, "{body}");
-    admin
-}
-
-async fn create(app: &TestApp, name: &str) -> (String, Value) {
-    let (s, u) = app
-        .send(
-            Method::POST,
-            &format!("Users?{WITH_SEATS}"),
-            Some(user(name)),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    (u["id"].as_str().unwrap().to_string(), u)
-}
+use crate::helpers::{
+    create_seated as create, seat_pool as setup, user, TestApp, ROSTER_USER as EXT, WITH_SEATS,
+};
 
 fn seat_states(u: &Value) -> Vec<(String, String)> {
     u[EXT]["seats"]
