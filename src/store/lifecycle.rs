@@ -412,27 +412,14 @@ impl WriteTx {
         hold: &str,
         now: &str,
     ) -> Result<Vec<String>> {
-        let mut users = Sql::new("SELECT DISTINCT user_id FROM held_changes WHERE account_id = ");
-        users
-            .bind_int(account)
-            .push(" AND hold_id = ")
-            .bind_text(hold)
-            .push(" AND state = 'pending' ORDER BY user_id");
-        let ids: Vec<String> = self
-            .fetch_all(&users)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
         let mut sql = Sql::new("UPDATE held_changes SET state = 'discarded', done = ");
         sql.bind_text(now)
             .push(" WHERE account_id = ")
             .bind_int(account)
             .push(" AND hold_id = ")
             .bind_text(hold)
-            .push(" AND state = 'pending'");
-        self.execute(&sql).await?;
-        Ok(ids)
+            .push(" AND state = 'pending' RETURNING user_id");
+        self.distinct_first_column(&sql).await
     }
 
     /// Supersedes the user's pending suspensions (the identity provider set it active again);
@@ -443,27 +430,27 @@ impl WriteTx {
         user: &str,
         now: &str,
     ) -> Result<Vec<String>> {
-        let mut holds = Sql::new("SELECT DISTINCT hold_id FROM held_changes WHERE account_id = ");
-        holds
-            .bind_int(account)
-            .push(" AND user_id = ")
-            .bind_text(user)
-            .push(" AND change = 'suspend' AND state = 'pending' ORDER BY hold_id");
-        let ids: Vec<String> = self
-            .fetch_all(&holds)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
         let mut sql = Sql::new("UPDATE held_changes SET state = 'superseded', done = ");
         sql.bind_text(now)
             .push(" WHERE account_id = ")
             .bind_int(account)
             .push(" AND user_id = ")
             .bind_text(user)
-            .push(" AND change = 'suspend' AND state = 'pending'");
-        self.execute(&sql).await?;
-        Ok(ids)
+            .push(" AND change = 'suspend' AND state = 'pending' RETURNING hold_id");
+        self.distinct_first_column(&sql).await
+    }
+
+    /// The distinct values of the first column a statement returns, in order.
+    async fn distinct_first_column(&mut self, sql: &Sql) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .fetch_all(sql)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// Sets each user's `held` to a hold that still keeps a pending change of it, or NULL.
