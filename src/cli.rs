@@ -74,6 +74,19 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the account's events (one JSON envelope per line) after a sequence number;
+    /// --follow keeps printing them as they happen.
+    Events {
+        /// The account's slug, e.g. acme (see `roster account list`).
+        #[arg(long)]
+        account: String,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+        after: i64,
+        /// Keep printing new events as they come.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Print the sync log, oldest of the selection first; --follow keeps printing new entries.
     #[command(name = "sync-log")]
     SyncLog {
@@ -156,6 +169,10 @@ pub struct ServeArgs {
         value_parser = cidr
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Let webhook endpoints be http:// and private or loopback addresses (on-premises
+    /// receivers, tests); by default only https:// to public addresses.
+    #[arg(long, env = "ROSTER_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
     /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Without
     /// both, plain HTTP (for use behind a TLS proxy).
     #[arg(
@@ -369,6 +386,7 @@ async fn run_async(
                 body_timeout: std::time::Duration::from_secs(args.body_timeout_secs),
                 rate_limit_per_second: args.rate_limit,
                 trusted_proxies: args.trusted_proxies.clone(),
+                webhook_allow_private: args.webhook_allow_private,
             };
             // The certificate and the port first: a start that cannot serve changes nothing
             // (the first start's token, shown once, is made only once the server can run).
@@ -685,6 +703,35 @@ async fn run_async(
                     if let Some(r) = rows.last() {
                         last = Some(r.id.clone());
                     }
+                }
+            }
+        }
+        Command::Events {
+            account,
+            after,
+            follow,
+        } => {
+            let engine = crate::startup::engine(&database, None).await?;
+            let ap = engine.cli_principal(&account).await?;
+            let mut after = after;
+            loop {
+                let q = crate::engine::events::EventQuery {
+                    after,
+                    types: vec![],
+                    limit: crate::engine::events::MAX_LIMIT,
+                    wait: std::time::Duration::from_secs(if follow {
+                        crate::engine::events::MAX_WAIT_SECS
+                    } else {
+                        0
+                    }),
+                };
+                let page = engine.events(&ap, &q).await?;
+                for e in &page.events {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+                after = page.next_after;
+                if page.events.is_empty() && !follow {
+                    break;
                 }
             }
         }

@@ -28,6 +28,8 @@ pub struct Config {
     pub rate_limit_per_second: u32,
     /// Peers whose `X-Forwarded-For` is believed (none: the peer address decides).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Webhook endpoints may be `http://` and private or loopback addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl Config {

@@ -111,6 +111,7 @@ pub async fn engine_with_clock(
     let engine = Engine::new(store, Arc::new(registry), clock);
     if let Some(c) = config {
         engine.set_limits(c.rate_limit_per_second, c.trusted_proxies.clone());
+        engine.set_webhook_allow_private(c.webhook_allow_private);
     }
     engine.ensure_admin_secret().await?;
     engine.ensure_access_secret().await?;
@@ -153,6 +154,7 @@ impl Application {
             .port();
         // Sync log retention (and the console's expired sessions): prune a minute after start
         // (not in the same moment as the start's own writes), then hourly.
+        engine.start_delivery();
         let pruner = engine.clone();
         tokio::spawn(async move {
             let hour = std::time::Duration::from_secs(3600);
@@ -164,6 +166,11 @@ impl Application {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(entries = n, "pruned the sync log"),
                     Err(e) => tracing::error!(error = %e, "could not prune the sync log"),
+                }
+                match pruner.prune_events().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "pruned delivered events"),
+                    Err(e) => tracing::error!(error = %e, "could not prune events"),
                 }
                 if let Err(e) = pruner.prune_console().await {
                     tracing::error!(error = %e, "could not prune the console's sessions");

@@ -229,6 +229,7 @@ async fn upgrade_keeps_groups_that_share_a_name(backend: &str) {
         body_timeout: std::time::Duration::from_secs(roster::config::DEFAULT_BODY_TIMEOUT_SECS),
         rate_limit_per_second: 1_000_000,
         trusted_proxies: vec![],
+        webhook_allow_private: true,
     };
     let token = engine.create_token("acme", "test").await.unwrap();
     let admin = engine

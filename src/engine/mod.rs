@@ -8,6 +8,7 @@ pub mod connections;
 pub mod console;
 pub mod drift;
 pub mod error;
+pub mod events;
 pub mod extensions;
 pub mod forecast;
 pub mod import;
@@ -51,6 +52,8 @@ pub struct Engine {
     secrets: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, Vec<u8>>>>,
     /// Each account's schema registry (its extensions), as this replica last built it.
     schemas: Arc<extensions::RegistryCache>,
+    /// The webhook client and this replica's name for its delivery leases.
+    outbound: Arc<events::deliver::Outbound>,
 }
 
 impl Engine {
@@ -66,7 +69,14 @@ impl Engine {
             jwks: Arc::default(),
             secrets: Arc::default(),
             schemas: Arc::default(),
+            outbound: Arc::default(),
         }
+    }
+
+    /// `serve --webhook-allow-private`: endpoints may be `http://` and reach private and
+    /// loopback addresses.
+    pub fn set_webhook_allow_private(&self, allow: bool) {
+        self.outbound.set_allow_private(allow);
     }
 
     /// The built-in schemas (no account's extensions): see `registry_for` for an account's.

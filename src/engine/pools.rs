@@ -242,6 +242,18 @@ impl Engine {
                 new: Some(serde_json::Value::from(seats)),
             }];
             draft.step(format!("rules and seats: {}", seat_summary(&changes)));
+            if before != Some(seats) {
+                draft.events.push((
+                    "license.changed",
+                    serde_json::json!({
+                        "product": product,
+                        "licenses": seats,
+                        "previous": before,
+                        "assigned": pool.assigned,
+                        "waitlisted": pool.waitlisted,
+                    }),
+                ));
+            }
             self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
                 .await?;
         }

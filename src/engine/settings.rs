@@ -84,6 +84,13 @@ pub struct Settings {
     /// The mass-deprovisioning guard (None: off).
     #[serde(default)]
     pub deprovision_guard: Option<DeprovisionGuard>,
+    /// Events are kept this many days once every enabled webhook endpoint has them.
+    #[serde(default = "default_events_retention_days")]
+    pub events_retention_days: u32,
+}
+
+fn default_events_retention_days() -> u32 {
+    7
 }
 
 impl Default for Settings {
@@ -97,6 +104,7 @@ impl Default for Settings {
             delete_action: DeleteAction::Delete,
             purge_suspended_after_days: None,
             deprovision_guard: None,
+            events_retention_days: default_events_retention_days(),
         }
     }
 }
@@ -243,10 +251,16 @@ impl Settings {
                     }
                 }
                 "deprovision_guard" => next.deprovision_guard = deprovision_guard(value)?,
+                "events_retention_days" => {
+                    next.events_retention_days = match value.as_u64() {
+                        Some(d) if (1..=365).contains(&d) => d as u32,
+                        _ => return Err(field_error(key, "must be a whole number of days from 1 to 365")),
+                    }
+                }
                 other => {
                     return Err(field_error(
                         other,
-                        "unknown setting; the settings are seat_policy, overage_percent, default_products, recording_access, sync_log_retention_days, delete_action, purge_suspended_after_days, deprovision_guard",
+                        "unknown setting; the settings are seat_policy, overage_percent, default_products, recording_access, sync_log_retention_days, delete_action, purge_suspended_after_days, deprovision_guard, events_retention_days",
                     ))
                 }
             }

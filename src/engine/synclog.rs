@@ -74,6 +74,13 @@ pub struct Draft {
     pub changes: Vec<Change>,
     pub seat_changes: Vec<SeatChange>,
     pub steps: Vec<String>,
+    /// The resource as the change left it, for its events (read again when missing).
+    pub snapshot: Option<crate::scim::resource::Stored>,
+    /// Members a group change added and removed, for its events.
+    pub members_added: Vec<String>,
+    pub members_removed: Vec<String>,
+    /// Events the change names itself (beyond its resource's, members' and seats').
+    pub events: Vec<(&'static str, Value)>,
 }
 
 impl Draft {
@@ -394,6 +401,7 @@ impl Engine {
         let at = self.now();
         let r = row(ctx, &at, draft, http_status, None);
         tx.insert_sync_log(account, &r).await?;
+        self.emit_logged(tx, account, ctx, draft).await?;
         self.count_unmapped(tx, account, ctx, draft, &at).await?;
         for c in &draft.seat_changes {
             tx.insert_seat_event(account, &at, &c.product, &c.user_id, c.change)

@@ -69,6 +69,21 @@ impl ReadConn {
     }
 }
 
+fn conflict_event(
+    account: i64,
+    kind: &'static str,
+    now: &str,
+    data: serde_json::Value,
+) -> super::events::NewEvent {
+    super::events::NewEvent {
+        account,
+        kind,
+        occurred_at: now.to_string(),
+        actor: "roster".into(),
+        data: data.to_string(),
+    }
+}
+
 impl WriteTx {
     /// Records a conflict, or counts one more attempt of the open one with the same key.
     pub async fn record_conflict(
@@ -89,6 +104,16 @@ impl WriteTx {
         if self.execute(&up).await? > 0 {
             return Ok(());
         }
+        // Conflicts announce themselves: every path that opens or closes one comes here.
+        self.emit(conflict_event(
+            account,
+            "conflict.opened",
+            now,
+            serde_json::json!({
+                "id": id, "kind": c.kind, "user_id": c.user_id, "user_name": c.user_name,
+                "email": c.email, "product": c.product, "first_seen": now,
+            }),
+        ));
         let mut ins = Sql::new(
             "INSERT INTO conflicts (account_id, id, kind, dedupe_key, user_id, user_name, email, product, first_seen, last_seen, attempts, status) VALUES (",
         );
@@ -134,7 +159,21 @@ impl WriteTx {
                 .bind_text(kind)
                 .push(" AND dedupe_key IN ");
             in_list(&mut sql, chunk);
-            n += self.execute(&sql).await?;
+            sql.push(" RETURNING id, user_id, user_name, email, product, first_seen");
+            for r in self.fetch_all(&sql).await? {
+                n += 1;
+                let data = serde_json::json!({
+                    "id": r.try_get::<String, _>(0)?,
+                    "kind": kind,
+                    "user_id": r.try_get::<Option<String>, _>(1)?,
+                    "user_name": r.try_get::<Option<String>, _>(2)?,
+                    "email": r.try_get::<Option<String>, _>(3)?,
+                    "product": r.try_get::<Option<String>, _>(4)?,
+                    "first_seen": r.try_get::<String, _>(5)?,
+                    "resolved_at": now,
+                });
+                self.emit(conflict_event(account, "conflict.resolved", now, data));
+            }
         }
         Ok(n)
     }

@@ -8,6 +8,7 @@ pub mod console;
 pub mod dialect;
 pub mod drift;
 pub mod error;
+pub mod events;
 pub mod extensions;
 pub mod filter;
 pub mod lifecycle;
@@ -59,6 +60,10 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     opened: Opened,
+    /// Counts this process's commits that wrote events: long polls and webhook delivery
+    /// wake on it instead of waiting for their next look (other replicas' commits are
+    /// found by that look).
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// What [`Store::open`] found and did: where the database is, and the migrations it ran.
@@ -85,6 +90,10 @@ pub struct ReadConn {
 /// function that takes `&mut ReadConn` cannot write and never waits for the writer.
 pub struct WriteTx {
     conn: ReadConn,
+    /// Events of this change, written (and numbered) as the last statements before the
+    /// commit: see [`WriteTx::emit`].
+    outbox: events::Outbox,
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 enum Conn {
@@ -190,12 +199,18 @@ impl Store {
                 migrations_run,
                 created: before.is_empty(),
             },
+            committed: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Where the database is and what opening it did.
     pub fn opened(&self) -> &Opened {
         &self.opened
+    }
+
+    /// A receiver that changes whenever this process commits events.
+    pub fn events_committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     pub fn backend(&self) -> Backend {
@@ -217,6 +232,8 @@ impl Store {
                 inner: Conn::Tx(self.write.begin().await?),
                 backend: self.backend,
             },
+            outbox: events::Outbox::default(),
+            committed: self.committed.clone(),
         })
     }
 
@@ -232,9 +249,14 @@ impl Store {
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<()> {
+    /// Writes the change's events, then commits; wakes this process's event readers.
+    pub async fn commit(mut self) -> Result<()> {
+        let wrote_events = self.write_outbox().await?;
         if let Conn::Tx(t) = self.conn.inner {
             t.commit().await?;
+        }
+        if wrote_events {
+            self.committed.send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }
@@ -249,13 +271,16 @@ impl WriteTx {
     }
 
     /// Savepoints: one import row can fail and roll back alone.
+    /// The events emitted since are dropped with a rollback to it.
     pub async fn savepoint(&mut self) -> Result<()> {
         self.execute(&Sql::new("SAVEPOINT row_sp")).await?;
+        self.outbox.mark();
         Ok(())
     }
 
     pub async fn release_savepoint(&mut self) -> Result<()> {
         self.execute(&Sql::new("RELEASE SAVEPOINT row_sp")).await?;
+        self.outbox.keep();
         Ok(())
     }
 
@@ -263,6 +288,7 @@ impl WriteTx {
         self.execute(&Sql::new("ROLLBACK TO SAVEPOINT row_sp"))
             .await?;
         self.execute(&Sql::new("RELEASE SAVEPOINT row_sp")).await?;
+        self.outbox.drop_to_mark();
         Ok(())
     }
 }

@@ -411,6 +411,7 @@ async fn impatient(backend: Backend) -> Impatient {
         // Far above any test's pace: only tests/api/ratelimit.rs is throttled.
         rate_limit_per_second: 1_000_000,
         trusted_proxies: vec![],
+        webhook_allow_private: true,
     };
     let engine = startup::engine(&url, Some(&config)).await.unwrap();
     engine.ensure_account("acme").await.unwrap();

@@ -61,6 +61,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         // Far above any test's pace: only tests/api/ratelimit.rs is throttled.
         rate_limit_per_second: 1_000_000,
         trusted_proxies: vec![],
+        webhook_allow_private: true,
     };
     let clock = std::sync::Arc::new(roster::clock::ShiftedClock::default());
     let engine = startup::engine_with_clock(&url, Some(&config), clock.clone())

@@ -299,6 +299,7 @@ async fn forwarded_for_counts_only_from_trusted_proxies(app: TestApp) {
         body_timeout: Duration::from_secs(30),
         rate_limit_per_second: 1_000_000,
         trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        webhook_allow_private: true,
     };
     let engine = startup::engine(&app.database_url, Some(&config))
         .await

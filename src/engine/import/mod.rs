@@ -414,6 +414,7 @@ impl Engine {
                     let entry = super::synclog::row(&ctx, &self.now(), &draft, status, None);
                     let seat_changes = draft.seat_changes.clone();
                     batch.log(entry, &seat_changes);
+                    self.emit_logged(tx, p.account_id, &ctx, &draft).await?;
                 }
                 out.result = result;
                 out.reason = None;

@@ -96,6 +96,8 @@ impl Engine {
             notes,
             seat_changes,
             member_changes,
+            members_added: n.members.clone().unwrap_or_default(),
+            members_removed: vec![],
         };
         self.finish_draft(draft, kind, None, &out);
         self.log_in(&mut tx, p.account_id, ctx, draft, 201).await?;

@@ -52,6 +52,9 @@ pub struct Outcome {
     pub seat_changes: Vec<SeatChange>,
     /// Member additions and removals (they are not in the document).
     pub member_changes: Vec<Change>,
+    /// The member ids a group write added and removed (its events list them).
+    pub members_added: Vec<String>,
+    pub members_removed: Vec<String>,
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> ScimError {
@@ -316,6 +319,17 @@ impl Engine {
     }
 }
 
+/// `(added, removed)` between a group's member lists before and after a replacement.
+pub(crate) fn member_delta(before: &[String], after: &[String]) -> (Vec<String>, Vec<String>) {
+    let old: std::collections::HashSet<&String> = before.iter().collect();
+    let new: std::collections::HashSet<&String> = after.iter().collect();
+    let mut added: Vec<String> = after.iter().filter(|m| !old.contains(m)).cloned().collect();
+    let mut removed: Vec<String> = before.iter().filter(|m| !new.contains(m)).cloned().collect();
+    added.dedup();
+    removed.dedup();
+    (added, removed)
+}
+
 /// The name a log entry shows for a resource: userName, or a group's displayName.
 pub(crate) fn display_name(
     kind: ResourceKind,
@@ -356,6 +370,9 @@ impl Engine {
         draft.changes = diff(old.unwrap_or(&empty), &out.resource.doc);
         draft.changes.extend(out.member_changes.iter().cloned());
         draft.seat_changes = out.seat_changes.clone();
+        draft.snapshot = Some(out.resource.clone());
+        draft.members_added = out.members_added.clone();
+        draft.members_removed = out.members_removed.clone();
         if draft.action == "update" {
             if let Some(c) = draft.changes.iter().find(|c| c.attribute == "active") {
                 draft.action = match c.new {

@@ -79,8 +79,10 @@ impl Engine {
         self.sync_identities(&mut tx, p, kind, Some(&current.doc), &n.doc, &now, true)
             .await?;
         let mut affected = vec![];
+        let mut delta = (vec![], vec![]);
         if let Some(members) = &n.members {
             affected = tx.user_members(p.account_id, id).await?;
+            delta = super::member_delta(&affected, members);
             tx.clear_members(p.account_id, id).await?;
             self.add_members(&mut tx, p, id, members).await?;
             affected.extend(members.iter().cloned());
@@ -106,6 +108,8 @@ impl Engine {
             notes,
             seat_changes,
             member_changes: vec![],
+            members_added: delta.0,
+            members_removed: delta.1,
         };
         self.finish_draft(draft, kind, Some(&current.doc), &out);
         if let Some(g) = &guarded {
@@ -247,12 +251,14 @@ impl Engine {
         let mut members_changed = 0;
         let mut affected: Vec<String> = vec![];
         let mut member_changes = vec![];
+        let (mut added, mut removed): (Vec<String>, Vec<String>) = (vec![], vec![]);
         for op in &applied.members {
             members_changed += match op {
                 MemberOp::Add(ids) => {
                     affected.extend(ids.iter().cloned());
                     let n = self.add_members(tx, p, id, ids).await?;
                     if n > 0 {
+                        added.extend(ids.iter().cloned());
                         member_changes.push(Change {
                             attribute: "members".into(),
                             old: None,
@@ -265,6 +271,7 @@ impl Engine {
                     affected.extend(ids.iter().cloned());
                     let n = tx.remove_members(p.account_id, id, ids).await?;
                     if n > 0 {
+                        removed.extend(ids.iter().cloned());
                         member_changes.push(Change {
                             attribute: "members".into(),
                             old: Some(serde_json::json!({ "removed": ids, "count": n })),
@@ -274,14 +281,20 @@ impl Engine {
                     n
                 }
                 MemberOp::RemoveAll => {
-                    affected.extend(tx.user_members(p.account_id, id).await?);
+                    let before = tx.user_members(p.account_id, id).await?;
+                    removed.extend(before.iter().cloned());
+                    affected.extend(before);
                     tx.clear_members(p.account_id, id).await?
                 }
                 MemberOp::Replace(ids) => {
-                    affected.extend(tx.user_members(p.account_id, id).await?);
+                    let before = tx.user_members(p.account_id, id).await?;
+                    let (a, r) = super::member_delta(&before, ids);
+                    added.extend(a);
+                    removed.extend(r);
+                    affected.extend(before);
                     affected.extend(ids.iter().cloned());
-                    let removed = tx.clear_members(p.account_id, id).await?;
-                    removed + self.add_members(tx, p, id, ids).await?
+                    let cleared = tx.clear_members(p.account_id, id).await?;
+                    cleared + self.add_members(tx, p, id, ids).await?
                 }
             };
         }
@@ -314,6 +327,8 @@ impl Engine {
             notes,
             seat_changes,
             member_changes,
+            members_added: added,
+            members_removed: removed,
         })
     }
 }

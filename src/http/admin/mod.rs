@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::engine::authz::RevokeAdminTokens;
 use crate::engine::connections::NewConnection;
+use crate::engine::events::webhooks::{NewWebhook, Replay, WebhookPatch};
+use crate::engine::events::EventQuery;
 use crate::engine::limits::ConnectionPatch;
 use crate::engine::pools::SetLicenses;
 use crate::engine::reports::ReportParams;
@@ -62,6 +64,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/schemas", web::get().to(schemas))
             .route("/schemas", web::post().to(add_schema))
             .route("/schemas/{urn}", web::delete().to(delete_schema))
+            .route("/events", web::get().to(events))
+            .route("/webhooks", web::get().to(webhooks))
+            .route("/webhooks", web::post().to(add_webhook))
+            .route("/webhooks/{id}", web::get().to(webhook))
+            .route("/webhooks/{id}", web::patch().to(patch_webhook))
+            .route("/webhooks/{id}", web::delete().to(delete_webhook))
+            .route("/webhooks/{id}/deliveries", web::get().to(deliveries))
+            .route(
+                "/webhooks/{id}/deliveries/{delivery}/retry",
+                web::post().to(retry_delivery),
+            )
+            .route("/webhooks/{id}/replay", web::post().to(replay_webhook))
             .default_service(web::route().to(unknown)),
     );
 }
@@ -478,4 +492,95 @@ async fn report(
         return csv_response(table.name, &table.columns, rows);
     }
     Ok(ok(table))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<String>,
+    types: Option<String>,
+    limit: Option<String>,
+    wait: Option<String>,
+}
+
+/// `GET /admin/v1/events?after=N&types=a,b&limit=N&wait=SECONDS`: a long poll when `wait`.
+async fn events(a: Admin, q: web::Query<EventsQuery>, engine: web::Data<Engine>) -> Reply {
+    let q = EventQuery::parse(
+        q.after.as_deref(),
+        q.types.as_deref(),
+        q.limit.as_deref(),
+        q.wait.as_deref(),
+    )?;
+    Ok(ok(engine.events(&a.principal, &q).await?))
+}
+
+async fn webhooks(a: Admin, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.webhooks(&a.principal).await?))
+}
+
+async fn add_webhook(a: Admin, Body(input): Body<NewWebhook>, engine: web::Data<Engine>) -> Reply {
+    Ok(created(
+        engine.add_webhook(&a.principal, &input, &a.ctx).await?,
+    ))
+}
+
+async fn webhook(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.webhook(&a.principal, &id).await?))
+}
+
+async fn patch_webhook(
+    a: Admin,
+    id: web::Path<String>,
+    Body(input): Body<WebhookPatch>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(ok(engine
+        .patch_webhook(&a.principal, &id, &input, &a.ctx)
+        .await?))
+}
+
+async fn delete_webhook(a: Admin, id: web::Path<String>, engine: web::Data<Engine>) -> Reply {
+    Ok(ok(engine.delete_webhook(&a.principal, &id, &a.ctx).await?))
+}
+
+#[derive(Deserialize)]
+struct DeliveriesQuery {
+    outcome: Option<String>,
+    limit: Option<String>,
+}
+
+async fn deliveries(
+    a: Admin,
+    id: web::Path<String>,
+    q: web::Query<DeliveriesQuery>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(ok(engine
+        .deliveries(&a.principal, &id, q.outcome.as_deref(), q.limit.as_deref())
+        .await?))
+}
+
+async fn retry_delivery(
+    a: Admin,
+    path: web::Path<(String, String)>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    let (id, delivery) = path.into_inner();
+    Ok(HttpResponse::Accepted().json(
+        engine
+            .retry_delivery(&a.principal, &id, &delivery)
+            .await?,
+    ))
+}
+
+async fn replay_webhook(
+    a: Admin,
+    id: web::Path<String>,
+    Body(input): Body<Replay>,
+    engine: web::Data<Engine>,
+) -> Reply {
+    Ok(HttpResponse::Accepted().json(
+        engine
+            .replay_webhook(&a.principal, &id, &input, &a.ctx)
+            .await?,
+    ))
 }
