@@ -105,7 +105,7 @@ impl WriteTx {
             return Ok(());
         }
         // Conflicts announce themselves: every path that opens or closes one comes here.
-        self.emit(conflict_event(
+        self.emit_trailing(conflict_event(
             account,
             "conflict.opened",
             now,
@@ -172,7 +172,7 @@ impl WriteTx {
                     "first_seen": r.try_get::<String, _>(5)?,
                     "resolved_at": now,
                 });
-                self.emit(conflict_event(account, "conflict.resolved", now, data));
+                self.emit_trailing(conflict_event(account, "conflict.resolved", now, data));
             }
         }
         Ok(n)

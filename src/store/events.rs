@@ -20,15 +20,18 @@ pub struct NewEvent {
 }
 
 /// The events a transaction has emitted so far, with the marks of its open savepoints.
+/// `trailing` events (conflicts, which a change opens or closes on its way) are numbered
+/// after the change's own, so a reader sees the user before the conflict about it.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
     events: Vec<NewEvent>,
-    marks: Vec<usize>,
+    trailing: Vec<NewEvent>,
+    marks: Vec<(usize, usize)>,
 }
 
 impl Outbox {
     pub(super) fn mark(&mut self) {
-        self.marks.push(self.events.len());
+        self.marks.push((self.events.len(), self.trailing.len()));
     }
 
     pub(super) fn keep(&mut self) {
@@ -36,8 +39,9 @@ impl Outbox {
     }
 
     pub(super) fn drop_to_mark(&mut self) {
-        if let Some(at) = self.marks.pop() {
-            self.events.truncate(at);
+        if let Some((events, trailing)) = self.marks.pop() {
+            self.events.truncate(events);
+            self.trailing.truncate(trailing);
         }
     }
 }
@@ -172,13 +176,19 @@ impl WriteTx {
         self.outbox.events.push(event);
     }
 
+    /// [`WriteTx::emit`], numbered after the events the change emits itself.
+    pub fn emit_trailing(&mut self, event: NewEvent) {
+        self.outbox.trailing.push(event);
+    }
+
     /// Numbers and writes the outbox: per account, one upsert of its sequence (which holds
     /// the row until the commit) and multi-row inserts. Returns whether it wrote any.
     pub(super) async fn write_outbox(&mut self) -> Result<bool> {
-        if self.outbox.events.is_empty() {
+        if self.outbox.events.is_empty() && self.outbox.trailing.is_empty() {
             return Ok(false);
         }
-        let events = std::mem::take(&mut self.outbox.events);
+        let mut events = std::mem::take(&mut self.outbox.events);
+        events.append(&mut self.outbox.trailing);
         let mut by_account: BTreeMap<i64, Vec<NewEvent>> = BTreeMap::new();
         for e in events {
             by_account.entry(e.account).or_default().push(e);
@@ -370,17 +380,9 @@ impl WriteTx {
         sql.bind_text(owner)
             .push(", lease_until = ")
             .bind_text(until)
-            .push(
-                " WHERE id IN (SELECT w.id FROM webhooks w WHERE w.enabled = 1 AND w.state = 'active' \
-                 AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ",
-            )
-            .bind_text(now)
-            .push(") AND (w.lease_until IS NULL OR w.lease_until < ")
-            .bind_text(now)
-            .push(
-                ") AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.sequence > w.cursor) \
-                 ORDER BY w.next_attempt_at, w.id LIMIT ",
-            )
+            .push(" WHERE id IN (SELECT w.id FROM webhooks w WHERE ");
+        due(&mut sql, now);
+        sql.push(" ORDER BY w.next_attempt_at, w.id LIMIT ")
             .bind_int(limit)
             .push(lock)
             .push(") RETURNING ")
@@ -477,7 +479,26 @@ impl WriteTx {
     }
 }
 
+/// The condition of an endpoint (`w`) a replica may lease now: enabled, not failing, due,
+/// not leased (or its lease ran out), with events past its cursor.
+fn due(sql: &mut Sql, now: &str) {
+    sql.push("w.enabled = 1 AND w.state = 'active' AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ")
+        .bind_text(now)
+        .push(") AND (w.lease_until IS NULL OR w.lease_until < ")
+        .bind_text(now)
+        .push(") AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.sequence > w.cursor)");
+}
+
 impl ReadConn {
+    /// Whether any endpoint could be leased now (read first, so an idle replica does not
+    /// take the writer every time it looks).
+    pub async fn any_webhook_due(&mut self, now: &str) -> Result<bool> {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM webhooks w WHERE ");
+        due(&mut sql, now);
+        sql.push(" LIMIT 1) d");
+        Ok(self.fetch_count(&sql).await? > 0)
+    }
+
     /// Up to `limit` events after `after`, oldest first, of the given types (all if none).
     pub async fn events_after(
         &mut self,

@@ -344,6 +344,9 @@ impl Engine {
     }
 
     async fn lease_due(&self, limit: i64) -> Result<Vec<WebhookRow>, crate::store::StoreError> {
+        if !self.store.read().await?.any_webhook_due(&self.now()).await? {
+            return Ok(vec![]);
+        }
         let mut tx = self.store.write().await?;
         let hooks = tx
             .lease_webhooks(&self.outbound.owner, &self.now(), &self.lease_time(), limit)
