@@ -420,7 +420,8 @@ async fn settings_are_refused_next_to_their_field_then_saved(app: TestApp) {
             // Lifecycle settings the console's form does not change keep their defaults.
             "delete_action": "delete",
             "purge_suspended_after_days": null,
-            "deprovision_guard": null
+            "deprovision_guard": null,
+            "events_retention_days": 7
         })
     );
     // The saved values are what the form shows now.

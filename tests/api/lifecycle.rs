@@ -759,6 +759,7 @@ async fn lifecycle_settings_are_typed(app: TestApp) {
     assert_eq!(body["delete_action"], json!("delete"));
     assert_eq!(body["purge_suspended_after_days"], json!(null));
     assert_eq!(body["deprovision_guard"], json!(null));
+    assert_eq!(body["events_retention_days"], json!(7));
     for (patch, field) in [
         (json!({"delete_action": "archive"}), "delete_action"),
         (
@@ -778,6 +779,8 @@ async fn lifecycle_settings_are_typed(app: TestApp) {
             "deprovision_guard.max_users",
         ),
         (json!({"deprovision_guard": "on"}), "deprovision_guard"),
+        (json!({"events_retention_days": 0}), "events_retention_days"),
+        (json!({"events_retention_days": 366}), "events_retention_days"),
     ] {
         let (s, body) = app
             .admin(&admin, Method::PATCH, "settings", Some(patch.clone()))
