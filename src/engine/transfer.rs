@@ -18,7 +18,7 @@ use crate::store::WriteTx;
 use super::authz::{as_scim, require_write};
 use super::error::{EngineError, Fail};
 use super::seats::SeatChange;
-use super::synclog::{Change, Ctx, Draft};
+use super::synclog::{diff, Change, Ctx, Draft};
 use super::users::UserView;
 use super::Engine;
 
@@ -109,7 +109,8 @@ impl Engine {
         tx.lock_resource(p.account_id, ResourceKind::User, user)
             .await?;
         let current = self.load_user(&mut tx, p, user).await?;
-        let result = if retain {
+        let mut events = vec![];
+        let (result, mut changes) = if retain {
             let mut doc = with_new_email(&current.doc, email);
             resource::finish(
                 &*self
@@ -133,12 +134,16 @@ impl Engine {
                     false,
                 )
                 .await?;
-            Transferred::Retained {
-                user: Box::new(UserView::from(&out.resource)),
-                seat_changes: out.seat_changes,
-            }
+            let changes = diff(&current.doc, &out.resource.doc);
+            (
+                Transferred::Retained {
+                    user: Box::new(UserView::from(&out.resource)),
+                    seat_changes: out.seat_changes,
+                },
+                changes,
+            )
         } else {
-            self.transfer_to_other(&mut tx, p, &current, email, &now)
+            self.transfer_to_other(&mut tx, p, &current, email, &now, &mut events)
                 .await?
         };
         draft_ref.user_name = current
@@ -146,11 +151,20 @@ impl Engine {
             .get("userName")
             .and_then(Value::as_str)
             .map(str::to_string);
-        draft_ref.changes = vec![Change {
-            attribute: "transfer".into(),
-            old: Some(json!({"user": current.id})),
-            new: Some(json!({"email": email, "retain_data": retain})),
-        }];
+        changes.insert(
+            0,
+            Change {
+                attribute: "transfer".into(),
+                old: Some(json!({"user": current.id})),
+                new: Some(json!({"email": email, "retain_data": retain})),
+            },
+        );
+        draft_ref.changes = changes;
+        draft_ref.seat_changes = match &result {
+            Transferred::Retained { seat_changes, .. }
+            | Transferred::Moved { seat_changes, .. } => seat_changes.clone(),
+        };
+        draft_ref.events = events;
         draft_ref.step(if retain {
             "transfer: the same user takes the new email"
         } else {
@@ -169,9 +183,11 @@ impl Engine {
         from: &Stored,
         email: &str,
         now: &str,
-    ) -> Result<Transferred, Fail> {
+        events: &mut Vec<(&'static str, Value)>,
+    ) -> Result<(Transferred, Vec<Change>), Fail> {
         let email_lc = email.to_lowercase();
         let mut changes = vec![];
+        let mut created = false;
         let target = match tx.user_by_email(p.account_id, &email_lc).await? {
             Some(id) if id == from.id => return Err(ScimError::invalid_value(
                 "that email already belongs to this user: use retain_data=true to keep the user",
@@ -184,7 +200,9 @@ impl Engine {
                     "emails": [{"value": email, "type": "work", "primary": true}],
                     "active": true
                 });
-                self.create_user_in_tx(tx, p, &body, now, true).await?
+                let id = self.create_user_in_tx(tx, p, &body, now, true).await?;
+                created = true;
+                id
             }
         };
         let held = tx
@@ -254,11 +272,21 @@ impl Engine {
                 })
                 .collect(),
         );
-        Ok(Transferred::Moved {
-            from: Box::new(UserView::from(&old.resource)),
-            to: Box::new(UserView::from(&to)),
-            seat_changes: changes,
-        })
+        if created {
+            let data = self
+                .resource_data(tx, p.account_id, ResourceKind::User, &target, Some(&to))
+                .await?;
+            events.push(("user.created", data));
+        }
+        let modified = diff(&from.doc, &old.resource.doc);
+        Ok((
+            Transferred::Moved {
+                from: Box::new(UserView::from(&old.resource)),
+                to: Box::new(UserView::from(&to)),
+                seat_changes: changes,
+            },
+            modified,
+        ))
     }
 }
 

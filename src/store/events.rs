@@ -387,7 +387,11 @@ impl WriteTx {
             .push(lock)
             .push(") RETURNING ")
             .push(WEBHOOK_COLUMNS);
-        self.fetch_all(&sql).await?.iter().map(webhook_row).collect()
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(webhook_row)
+            .collect()
     }
 
     /// Moves the cursor past an event given (or skipped) and renews the lease; false when
@@ -523,7 +527,8 @@ impl ReadConn {
 
     /// The account's last event sequence (0 before its first event).
     pub async fn last_event_sequence(&mut self, account: i64) -> Result<i64> {
-        let mut sql = Sql::new("SELECT COALESCE(MAX(last), 0) FROM event_sequences WHERE account_id = ");
+        let mut sql =
+            Sql::new("SELECT COALESCE(MAX(last), 0) FROM event_sequences WHERE account_id = ");
         sql.bind_int(account);
         self.fetch_count(&sql).await
     }
@@ -558,7 +563,11 @@ impl ReadConn {
             .push(" FROM webhooks WHERE account_id = ")
             .bind_int(account)
             .push(" ORDER BY created, id");
-        self.fetch_all(&sql).await?.iter().map(webhook_row).collect()
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(webhook_row)
+            .collect()
     }
 
     pub async fn webhook(&mut self, account: i64, id: &str) -> Result<Option<WebhookRow>> {
@@ -594,7 +603,11 @@ impl ReadConn {
         }
         sql.push(" ORDER BY at DESC, sequence DESC, attempt DESC LIMIT ")
             .bind_int(limit);
-        self.fetch_all(&sql).await?.iter().map(delivery_row).collect()
+        self.fetch_all(&sql)
+            .await?
+            .iter()
+            .map(delivery_row)
+            .collect()
     }
 
     pub async fn delivery(

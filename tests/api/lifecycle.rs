@@ -780,7 +780,10 @@ async fn lifecycle_settings_are_typed(app: TestApp) {
         ),
         (json!({"deprovision_guard": "on"}), "deprovision_guard"),
         (json!({"events_retention_days": 0}), "events_retention_days"),
-        (json!({"events_retention_days": 366}), "events_retention_days"),
+        (
+            json!({"events_retention_days": 366}),
+            "events_retention_days",
+        ),
     ] {
         let (s, body) = app
             .admin(&admin, Method::PATCH, "settings", Some(patch.clone()))

@@ -106,7 +106,12 @@ impl Attempt {
             kind: envelope.kind.clone(),
             attempt,
             at: at.to_string(),
-            outcome: if self.succeeded() { "succeeded" } else { "failed" }.into(),
+            outcome: if self.succeeded() {
+                "succeeded"
+            } else {
+                "failed"
+            }
+            .into(),
             http_status: self.status.map(i64::from),
             latency_ms: self.latency_ms,
             response: self.response.clone(),
@@ -190,7 +195,8 @@ impl Outbound {
     /// reads at most [`MAX_RESPONSE`] of the answer.
     pub async fn send(&self, hook: &WebhookRow, envelope: &Envelope) -> Attempt {
         let started = Instant::now();
-        let elapsed = |started: Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let elapsed =
+            |started: Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let fail = |e: String| Attempt {
             status: None,
             latency_ms: elapsed(started),
@@ -213,7 +219,10 @@ impl Outbound {
             }
         }
         if url.scheme() != "https" && !self.allow_private() {
-            return fail("the endpoint is not https:// (serve --webhook-allow-private allows http://)".into());
+            return fail(
+                "the endpoint is not https:// (serve --webhook-allow-private allows http://)"
+                    .into(),
+            );
         }
         let body = match serde_json::to_string(envelope) {
             Ok(b) => b,
@@ -260,7 +269,11 @@ impl Outbound {
         }
         let response = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
         // A 2xx counts even if its body was cut short: the receiver answered.
-        let error = if (200..300).contains(&status) { None } else { error };
+        let error = if (200..300).contains(&status) {
+            None
+        } else {
+            error
+        };
         Attempt {
             status: Some(status),
             latency_ms: elapsed(started),
@@ -325,7 +338,9 @@ impl Engine {
                                 tasks.spawn(async move { e.deliver_to(hook).await });
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "could not look for webhook deliveries"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not look for webhook deliveries")
+                        }
                     }
                 }
                 tokio::select! {
@@ -344,7 +359,13 @@ impl Engine {
     }
 
     async fn lease_due(&self, limit: i64) -> Result<Vec<WebhookRow>, crate::store::StoreError> {
-        if !self.store.read().await?.any_webhook_due(&self.now()).await? {
+        if !self
+            .store
+            .read()
+            .await?
+            .any_webhook_due(&self.now())
+            .await?
+        {
             return Ok(vec![]);
         }
         let mut tx = self.store.write().await?;
@@ -372,7 +393,9 @@ impl Engine {
         let types: Vec<String> = serde_json::from_str(&hook.events).unwrap_or_default();
         let account = {
             let mut conn = self.store.read().await?;
-            conn.account_slug(hook.account_id).await?.unwrap_or_default()
+            conn.account_slug(hook.account_id)
+                .await?
+                .unwrap_or_default()
         };
         let mut cursor = hook.cursor;
         let mut attempts = hook.attempts;
@@ -458,7 +481,12 @@ mod tests {
     fn signatures_follow_standard_webhooks() {
         // The secret is base64 after `whsec_`; the signed content is id.timestamp.body.
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, r#"{"test": 2432232314}"#);
+        let sig = sign(
+            secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 

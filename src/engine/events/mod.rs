@@ -209,7 +209,9 @@ fn resource_events(kind: ResourceKind, draft: &Draft) -> Vec<(&'static str, bool
     let mut other = false;
     for c in &draft.changes {
         match c.attribute.as_str() {
-            "members" => {}
+            // Not in the document: members have their own events, and a transfer's entry
+            // names what happened beside the properties it changed.
+            "members" | "transfer" => {}
             "active" if kind == ResourceKind::User => match c.new {
                 Some(Value::Bool(false)) => out.push(("user.suspended", true)),
                 _ => out.push(("user.reactivated", true)),
@@ -276,7 +278,8 @@ impl Engine {
             for (event, needs) in &wanted {
                 let d = if *needs {
                     if data.is_none() {
-                        data = Some(self.resource_data(tx, account, kind, id, draft).await?);
+                        let snapshot = draft.snapshot.as_ref().filter(|s| s.id == id);
+                        data = Some(self.resource_data(tx, account, kind, id, snapshot).await?);
                     }
                     data.clone().unwrap_or(Value::Null)
                 } else {
@@ -318,17 +321,17 @@ impl Engine {
 
     /// The resource as a GET returns it (without members or groups, and without anything
     /// `returned: never`), from the change's snapshot or read in its transaction.
-    async fn resource_data(
+    pub(crate) async fn resource_data(
         &self,
         tx: &mut WriteTx,
         account: i64,
         kind: ResourceKind,
         id: &str,
-        draft: &Draft,
+        snapshot: Option<&crate::scim::resource::Stored>,
     ) -> Result<Value, ScimError> {
-        let stored = match &draft.snapshot {
-            Some(s) if s.id == id => Some(s.clone()),
-            _ => match tx.get_resource(account, kind, id).await? {
+        let stored = match snapshot {
+            Some(s) => Some(s.clone()),
+            None => match tx.get_resource(account, kind, id).await? {
                 Some(mut s) if kind == ResourceKind::User => {
                     let mut seats = tx.seats_of(account, std::slice::from_ref(&s.id)).await?;
                     s.seats = Some(
@@ -433,7 +436,10 @@ mod tests {
     fn types_are_checked_and_star_means_all() {
         assert_eq!(
             parse_types("events", &["user.created".into(), " seat.assigned ".into()]).ok(),
-            Some(vec!["user.created".to_string(), "seat.assigned".to_string()])
+            Some(vec![
+                "user.created".to_string(),
+                "seat.assigned".to_string()
+            ])
         );
         assert_eq!(parse_types("events", &["*".into()]).ok(), Some(vec![]));
         assert!(parse_types("events", &["user.exploded".into()]).is_err());
@@ -447,11 +453,23 @@ mod tests {
             change,
             source: "rule",
         };
-        assert_eq!(seat_event(&c("assigned")).map(|e| e.0), Some("seat.assigned"));
-        assert_eq!(seat_event(&c("waitlisted")).map(|e| e.0), Some("seat.waitlisted"));
+        assert_eq!(
+            seat_event(&c("assigned")).map(|e| e.0),
+            Some("seat.assigned")
+        );
+        assert_eq!(
+            seat_event(&c("waitlisted")).map(|e| e.0),
+            Some("seat.waitlisted")
+        );
         assert_eq!(seat_event(&c("freed")).map(|e| e.0), Some("seat.released"));
-        assert_eq!(seat_event(&c("left_waitlist")).map(|e| e.0), Some("seat.released"));
-        assert_eq!(seat_event(&c("moved")).map(|e| e.1["reason"].clone()), Some(json!("transfer")));
+        assert_eq!(
+            seat_event(&c("left_waitlist")).map(|e| e.0),
+            Some("seat.released")
+        );
+        assert_eq!(
+            seat_event(&c("moved")).map(|e| e.1["reason"].clone()),
+            Some(json!("transfer"))
+        );
         assert!(seat_event(&c("source_changed")).is_none());
     }
 }

@@ -26,7 +26,11 @@ const MAX_URL: usize = 2048;
 pub struct NewWebhook {
     #[validate(length(min = 1, max = 2048, message = "url is an https:// URL"))]
     pub url: String,
-    #[validate(length(min = 1, max = 16, message = "events lists event types, or [\"*\"] for all"))]
+    #[validate(length(
+        min = 1,
+        max = 16,
+        message = "events lists event types, or [\"*\"] for all"
+    ))]
     pub events: Vec<String>,
     pub enabled: Option<bool>,
 }
@@ -39,7 +43,11 @@ impl super::super::input::Input for NewWebhook {
 pub struct WebhookPatch {
     #[validate(length(min = 1, max = 2048, message = "url is an https:// URL"))]
     pub url: Option<String>,
-    #[validate(length(min = 1, max = 16, message = "events lists event types, or [\"*\"] for all"))]
+    #[validate(length(
+        min = 1,
+        max = 16,
+        message = "events lists event types, or [\"*\"] for all"
+    ))]
     pub events: Option<Vec<String>>,
     pub enabled: Option<bool>,
 }
@@ -220,8 +228,7 @@ impl Engine {
         if url.len() > MAX_URL {
             return Err(bad(format!("url is at most {MAX_URL} characters")));
         }
-        let parsed =
-            reqwest::Url::parse(url).map_err(|e| bad(format!("url is not a URL: {e}")))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("url is not a URL: {e}")))?;
         let allow_private = self.outbound.allow_private();
         match parsed.scheme() {
             "https" => {}
@@ -316,7 +323,8 @@ impl Engine {
         old: Option<&WebhookView>,
         new: Option<&WebhookView>,
     ) -> Result<(), EngineError> {
-        let brief = |w: &WebhookView| json!({"url": w.url, "events": w.events, "enabled": w.enabled});
+        let brief =
+            |w: &WebhookView| json!({"url": w.url, "events": w.events, "enabled": w.enabled});
         let mut draft = Draft::new(None, "webhook", Some(id));
         draft.resource_type = Some("Webhook");
         draft.changes = vec![Change {
@@ -483,7 +491,8 @@ impl Engine {
         };
         let envelope = Envelope::of(&ap.account, event);
         let attempt = self.outbound.send(&hook, &envelope).await;
-        let row = self.record_manual(ap.account_id, &hook, &envelope, &d, attempt)
+        let row = self
+            .record_manual(ap.account_id, &hook, &envelope, &d, attempt)
             .await?;
         Ok(Retried {
             result: "sent",
@@ -537,7 +546,8 @@ impl Engine {
             old: Some(old.delivered_through.into()),
             new: Some(input.after.into()),
         }];
-        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200).await?;
+        self.log_in(&mut tx, ap.account_id, ctx, &draft, 200)
+            .await?;
         tx.commit().await?;
         Ok(Replayed {
             webhook: new,

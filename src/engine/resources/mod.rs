@@ -324,7 +324,11 @@ pub(crate) fn member_delta(before: &[String], after: &[String]) -> (Vec<String>,
     let old: std::collections::HashSet<&String> = before.iter().collect();
     let new: std::collections::HashSet<&String> = after.iter().collect();
     let mut added: Vec<String> = after.iter().filter(|m| !old.contains(m)).cloned().collect();
-    let mut removed: Vec<String> = before.iter().filter(|m| !new.contains(m)).cloned().collect();
+    let mut removed: Vec<String> = before
+        .iter()
+        .filter(|m| !new.contains(m))
+        .cloned()
+        .collect();
     added.dedup();
     removed.dedup();
     (added, removed)

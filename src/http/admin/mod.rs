@@ -565,11 +565,7 @@ async fn retry_delivery(
     engine: web::Data<Engine>,
 ) -> Reply {
     let (id, delivery) = path.into_inner();
-    Ok(HttpResponse::Accepted().json(
-        engine
-            .retry_delivery(&a.principal, &id, &delivery)
-            .await?,
-    ))
+    Ok(HttpResponse::Accepted().json(engine.retry_delivery(&a.principal, &id, &delivery).await?))
 }
 
 async fn replay_webhook(
