@@ -18,6 +18,7 @@ pub mod pools;
 pub mod resources;
 pub mod rules;
 pub mod seats;
+pub mod seed;
 pub mod settings;
 pub mod sql;
 pub mod synclog;
