@@ -51,6 +51,14 @@ impl Projection {
             })
     }
 
+    /// Whether `attributes` names an extension or one of its attributes (an extension whose
+    /// attributes are all `returned: request` is shown only then).
+    pub fn names_schema(&self, urn: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|n| n.ext.as_deref() == Some(urn)))
+    }
+
     /// Whether a group's `members` (or a user's `groups`) must be loaded at all.
     pub fn wants(&self, name: &str) -> bool {
         let named = |n: &Named| n.ext.is_none() && n.name.as_deref() == Some(name);

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod extensions;
 pub mod filter;
+mod group;
 pub mod lifecycle;
 pub mod lookups;
 pub mod oauth;
@@ -65,6 +66,8 @@ pub struct Store {
     /// wake on it instead of waiting for their next look (other replicas' commits are
     /// found by that look).
     committed: tokio::sync::watch::Sender<u64>,
+    /// SQLite's writer, with group commit (None on PostgreSQL, whose writers run at once).
+    writer: Option<std::sync::Arc<group::Writer>>,
 }
 
 /// What [`Store::open`] found and did: where the database is, and the migrations it ran.
@@ -100,13 +103,18 @@ pub struct WriteTx {
 enum Conn {
     Tx(sqlx::Transaction<'static, sqlx::Any>),
     Plain(sqlx::pool::PoolConnection<sqlx::Any>),
+    /// A request's turn at SQLite's writer, inside a group commit's batch.
+    Grouped(group::Turn),
 }
 
 impl Conn {
-    fn get(&mut self) -> &mut sqlx::AnyConnection {
+    fn get(&mut self) -> Result<&mut sqlx::AnyConnection> {
         match self {
-            Conn::Tx(t) => t,
-            Conn::Plain(c) => c,
+            Conn::Tx(t) => Ok(t),
+            Conn::Plain(c) => Ok(c),
+            Conn::Grouped(t) => t
+                .conn()
+                .ok_or_else(|| StoreError::Corrupt("the writer's turn is over".into())),
         }
     }
 }
@@ -191,6 +199,11 @@ impl Store {
                 .map_err(cannot)?,
             Backend::Postgres => write.clone(),
         };
+        // SQLite's one writer connection is taken for good by the group commit's slot.
+        let writer = match backend {
+            Backend::Sqlite => Some(group::Writer::new(write.acquire().await?)),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             read,
             write,
@@ -201,6 +214,7 @@ impl Store {
                 created: before.is_empty(),
             },
             committed: tokio::sync::watch::Sender::new(0),
+            writer,
         })
     }
 
@@ -226,11 +240,16 @@ impl Store {
         })
     }
 
-    /// A write transaction (on SQLite the one writer: it queues behind the others).
+    /// A write transaction (on SQLite a turn at the one writer, in a group commit: it
+    /// queues behind the others).
     pub async fn write(&self) -> Result<WriteTx> {
+        let inner = match &self.writer {
+            Some(w) => Conn::Grouped(w.begin().await?),
+            None => Conn::Tx(self.write.begin().await?),
+        };
         Ok(WriteTx {
             conn: ReadConn {
-                inner: Conn::Tx(self.write.begin().await?),
+                inner,
                 backend: self.backend,
             },
             outbox: events::Outbox::default(),
@@ -243,9 +262,13 @@ impl Store {
         Ok(())
     }
 
+    /// Closes the pools. SQLite's writer connection, held by the group commit's slot, closes
+    /// when the last clone of the store is dropped.
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        if self.writer.is_none() {
+            self.write.close().await;
+        }
     }
 }
 
@@ -253,8 +276,10 @@ impl WriteTx {
     /// Writes the change's events, then commits; wakes this process's event readers.
     pub async fn commit(mut self) -> Result<()> {
         let wrote_events = self.write_outbox().await?;
-        if let Conn::Tx(t) = self.conn.inner {
-            t.commit().await?;
+        match self.conn.inner {
+            Conn::Tx(t) => t.commit().await?,
+            Conn::Grouped(turn) => turn.commit().await?,
+            Conn::Plain(_) => {}
         }
         if wrote_events {
             self.committed.send_modify(|n| *n = n.wrapping_add(1));
@@ -265,7 +290,7 @@ impl WriteTx {
     async fn execute(&mut self, sql: &Sql) -> Result<u64> {
         let text = self.conn.text(sql);
         let r = sqlx::query_with(&text, sql.arguments()?)
-            .execute(self.conn.inner.get())
+            .execute(self.conn.inner.get()?)
             .await
             .map_err(StoreError::from)?;
         Ok(r.rows_affected())
@@ -307,13 +332,13 @@ impl ReadConn {
 
     async fn fetch_all(&mut self, sql: &Sql) -> Result<Vec<sqlx::any::AnyRow>> {
         Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .fetch_all(self.inner.get())
+            .fetch_all(self.inner.get()?)
             .await?)
     }
 
     async fn fetch_optional(&mut self, sql: &Sql) -> Result<Option<sqlx::any::AnyRow>> {
         Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .fetch_optional(self.inner.get())
+            .fetch_optional(self.inner.get()?)
             .await?)
     }
 
@@ -327,7 +352,7 @@ impl ReadConn {
 
     async fn fetch_count(&mut self, sql: &Sql) -> Result<i64> {
         let row = sqlx::query_with(&self.text(sql), sql.arguments()?)
-            .fetch_one(self.inner.get())
+            .fetch_one(self.inner.get()?)
             .await?;
         Ok(row.try_get::<i64, _>(0)?)
     }

@@ -93,26 +93,45 @@ impl Engine {
         id: &str,
         with_refs: bool,
     ) -> Result<Stored, ScimError> {
+        self.load_as(tx, p, kind, id, with_refs, true).await
+    }
+
+    /// [`Engine::load`], reading the user's seats only when `with_seats`.
+    async fn load_as(
+        &self,
+        tx: &mut ReadConn,
+        p: &Principal,
+        kind: ResourceKind,
+        id: &str,
+        with_refs: bool,
+        with_seats: bool,
+    ) -> Result<Stored, ScimError> {
         let found = tx
             .get_resource(p.account_id, kind, id)
             .await?
             .ok_or_else(|| not_found(kind, id))?;
         let mut items = [found];
-        self.complete(tx, p, &mut items, with_refs).await?;
+        self.complete(tx, p, &mut items, with_refs, with_seats)
+            .await?;
         let [found] = items;
         Ok(found)
     }
 
-    /// Loads what rows alone do not hold: members or groups when wanted, and users' seats.
+    /// Loads what rows alone do not hold: members or groups when wanted, and users' seats
+    /// when wanted (they are shown only in Roster's extension, returned on request).
     async fn complete(
         &self,
         tx: &mut ReadConn,
         p: &Principal,
         items: &mut [Stored],
         with_refs: bool,
+        with_seats: bool,
     ) -> Result<(), ScimError> {
         if with_refs {
             tx.load_refs(p.account_id, items).await?;
+        }
+        if !with_seats {
+            return Ok(());
         }
         let users: Vec<String> = items
             .iter()
@@ -151,7 +170,14 @@ impl Engine {
         let r = async {
             let mut tx = self.store.read().await?;
             let found = self
-                .load(&mut tx, p, kind, id, projection.wants(refs_key(kind)))
+                .load_as(
+                    &mut tx,
+                    p,
+                    kind,
+                    id,
+                    projection.wants(refs_key(kind)),
+                    projection.names_schema(crate::scim::ROSTER_USER_SCHEMA),
+                )
                 .await?;
             super::lifecycle::idp_sees(ctx, &found)?;
             Ok(found)
@@ -228,7 +254,9 @@ impl Engine {
                 named
             }
         };
-        self.complete(&mut tx, p, &mut items, with_refs).await?;
+        let with_seats = q.projection.names_schema(crate::scim::ROSTER_USER_SCHEMA);
+        self.complete(&mut tx, p, &mut items, with_refs, with_seats)
+            .await?;
         Ok((total, items))
     }
 
