@@ -11,6 +11,7 @@ mod console_import;
 mod console_synclog;
 mod console_users;
 mod drift;
+mod events_replicas;
 mod extensions;
 mod hardening;
 mod helpers;

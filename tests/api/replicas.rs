@@ -36,6 +36,8 @@ fn replica(database: &str) -> Replica {
             // The churn test's pace is far above the default per-connection limit.
             "--rate-limit",
             "100000",
+            // The events test's webhook receiver is on loopback.
+            "--webhook-allow-private",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
