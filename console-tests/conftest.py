@@ -16,10 +16,13 @@ run.sh started and seeded (seed.py). It reads:
 Every test signs in with a link of its own, so each has its own session; what a test creates
 has a uuid-based name, so the tests run in any order against one server.
 """
+import http.server
 import json
 import os
 import re
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,6 +61,7 @@ NAV = [
     ("Users", "/console/users"),
     ("Products", "/console/products"),
     ("Connections", "/console/connections"),
+    ("Webhooks", "/console/webhooks"),
     ("Import", "/console/import"),
     ("Settings", "/console/settings"),
 ]
@@ -92,6 +96,33 @@ def api(method, path, body=None, token=None, raw=None, content_type="application
         return status, text, headers
 
 
+def wait_for(check, what, seconds=20):
+    """Polls check() until it returns something true (returned), for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def scim_group(name):
+    """Makes a group through SCIM: a change with a `group.created` event."""
+    status, body, _ = api("POST", "/scim/v2/Groups", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
+    }, token=SCIM_TOKEN, content_type="application/scim+json")
+    assert status == 201, body
+    return body["id"]
+
+
+def deliveries(webhook, outcome="all"):
+    """The delivery attempts the admin API lists for an endpoint, newest first."""
+    status, body, _ = api("GET", f"/admin/v1/webhooks/{webhook}/deliveries?outcome={outcome}")
+    assert status == 200, body
+    return body["deliveries"]
+
+
 def sync_log_ids(query):
     """Entry ids the admin API lists for a sync-log filter (newest first)."""
     q = dict(query)
@@ -117,6 +148,74 @@ def seed():
     assert path and os.path.exists(path), "ROSTER_SEED names no file: run console-tests/run.sh"
     with open(path) as f:
         return json.load(f)
+
+
+# --- a webhook receiver -------------------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook receiver on a loopback port (run.sh serves with --webhook-allow-private): a
+    POST to a path under /fail answers 500 "receiver says no", any other 204. Every request
+    is kept as (path, headers with lower-case names, body bytes)."""
+
+    FAILURE = b"receiver says no"
+
+    def __init__(self):
+        self.got = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    outer.got.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                if self.path.startswith("/fail"):
+                    self.send_response(500)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(outer.FAILURE)))
+                    self.end_headers()
+                    self.wfile.write(outer.FAILURE)
+                else:
+                    self.send_response(204)
+                    self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def received(self, path):
+        with self.lock:
+            return [g for g in self.got if g[0] == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="session")
+def webhook_id(receiver):
+    """An endpoint whose receiver answers 500, with a failed delivery recorded: the pages of
+    one endpoint (docs/console.md, Webhooks)."""
+    status, body, _ = api("POST", "/admin/v1/webhooks",
+                          {"url": receiver.url("/fail/pages"), "events": ["group.created"]})
+    assert status == 201, f"POST /admin/v1/webhooks answered {status} (is the server run with --webhook-allow-private?): {body}"
+    scim_group(uniq("hooked-"))
+    wait_for(lambda: deliveries(body["id"]), "a delivery attempt to the failing endpoint")
+    return body["id"]
 
 
 # --- sign-in links ------------------------------------------------------------------------------
@@ -316,10 +415,11 @@ def page_key(path):
 # Every GET page of the console (docs/console.md): the nav pages and those reached from them.
 PAGE_KEYS = [page_key(p) for _, p in NAV] + [
     "sync-log-entry", "users-filtered", "conflicts-resolved", "user-suspend", "user-transfer",
+    "webhook", "webhook-failed", "webhook-delete",
 ]
 
 
-def console_pages(seed, entry):
+def console_pages(seed, entry, webhook):
     """{key: path} of every page in PAGE_KEYS."""
     cat = seed["users"]["cat@example.com"]
     pages = {page_key(p): p for _, p in NAV}
@@ -329,13 +429,16 @@ def console_pages(seed, entry):
         "conflicts-resolved": "/console/conflicts?status=resolved",
         "user-suspend": f"/console/users/{cat}/suspend",
         "user-transfer": f"/console/users/{cat}/transfer",
+        "webhook": f"/console/webhooks/{webhook}",
+        "webhook-failed": f"/console/webhooks/{webhook}?outcome=failed",
+        "webhook-delete": f"/console/webhooks/{webhook}/delete",
     })
     assert sorted(pages) == sorted(PAGE_KEYS)
     return pages
 
 
 @pytest.fixture
-def page_path(seed, entry_id):
+def page_path(seed, entry_id, webhook_id):
     """page_path(key) -> the path of that console page."""
-    pages = console_pages(seed, entry_id)
+    pages = console_pages(seed, entry_id, webhook_id)
     return lambda key: pages[key]

@@ -168,7 +168,7 @@ start_server() {
     } >> "$setup_log" 2>&1 || { echo "$BACKEND: setup through the CLI failed, see $setup_log" >&2; return 1; }
     export ROSTER_SCIM_TOKEN ROSTER_OTHER_SCIM_TOKEN ROSTER_ADMIN_TOKEN ROSTER_AUDITOR_TOKEN
     port=$(free_port) || return 1
-    "$ROSTER_BIN" --database "$SERVER_DB_URL" serve --listen "127.0.0.1:$port" --rate-limit 100000 > "$server_log" 2>&1 &
+    "$ROSTER_BIN" --database "$SERVER_DB_URL" serve --listen "127.0.0.1:$port" --rate-limit 100000 --webhook-allow-private > "$server_log" 2>&1 &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")
     SERVER_URL="http://127.0.0.1:$port"

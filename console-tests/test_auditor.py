@@ -8,7 +8,8 @@ from playwright.sync_api import expect
 
 from conftest import PAGE_KEYS, api, url
 
-WRITE_LINK = re.compile(r"/console/users/[^/]+/(suspend|reactivate|transfer)$")
+WRITE_LINK = re.compile(
+    r"/console/(users/[^/]+/(suspend|reactivate|transfer)|webhooks/[^/]+/(disable|enable|delete))$")
 
 
 def test_an_auditor_finds_no_control_that_writes(auditor, page_path):

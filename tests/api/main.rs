@@ -10,6 +10,7 @@ mod console;
 mod console_import;
 mod console_synclog;
 mod console_users;
+mod console_webhooks;
 mod drift;
 mod events_replicas;
 mod extensions;

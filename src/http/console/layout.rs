@@ -17,6 +17,7 @@ pub enum Nav {
     Users,
     Products,
     Connections,
+    Webhooks,
     Import,
     Settings,
 }
@@ -28,6 +29,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Users, "/console/users", "Users"),
     (Nav::Products, "/console/products", "Products"),
     (Nav::Connections, "/console/connections", "Connections"),
+    (Nav::Webhooks, "/console/webhooks", "Webhooks"),
     (Nav::Import, "/console/import", "Import"),
     (Nav::Settings, "/console/settings", "Settings"),
 ];

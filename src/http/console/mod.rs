@@ -19,6 +19,7 @@ mod products;
 mod settings;
 mod synclog;
 mod users;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -95,6 +96,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/connections/{name}/revoke",
                 web::post().to(connections::revoke),
             )
+            // The replay and the retry before `{id}/{action}`, which would match the replay.
+            .route("/webhooks", web::get().to(webhooks::list))
+            .route("/webhooks", web::post().to(webhooks::create))
+            .route("/webhooks/{id}", web::get().to(webhooks::endpoint))
+            .route("/webhooks/{id}/replay", web::post().to(webhooks::replay))
+            .route(
+                "/webhooks/{id}/deliveries/{delivery}/retry",
+                web::post().to(webhooks::retry),
+            )
+            .route("/webhooks/{id}/{action}", web::get().to(webhooks::confirm))
+            .route("/webhooks/{id}/{action}", web::post().to(webhooks::act))
             .default_service(web::route().to(not_found)),
     );
 }

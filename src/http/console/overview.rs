@@ -18,8 +18,10 @@ const PAD_TOP: f64 = 8.0;
 
 pub async fn page(console: Console) -> Result<HttpResponse, ConsoleError> {
     let o = console.engine.overview(&console.session.principal).await?;
+    let webhooks = super::webhooks::failing_notice(&console).await?;
     let body = html! {
         h1 { "Overview" }
+        (webhooks)
         h2 { "Products" }
         @if o.products.is_empty() {
             p { "No products yet. Buy licenses on the " a href="/console/products" { "Products" } " page." }
