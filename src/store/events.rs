@@ -291,7 +291,9 @@ impl WriteTx {
     }
 
     /// Applies a PATCH; false when there is no such endpoint. Enabling an endpoint that was
-    /// failing makes it active again, due now.
+    /// failing makes it active again, due now. Whoever delivers to it loses its lease, so a
+    /// delivery under way stops after the event in flight rather than going on with the
+    /// old URL, types or a disabled endpoint; the next lease reads the change.
     pub async fn update_webhook(
         &mut self,
         account: i64,
@@ -299,7 +301,8 @@ impl WriteTx {
         change: &WebhookChange,
         now: &str,
     ) -> Result<bool> {
-        let mut sql = Sql::new("UPDATE webhooks SET updated = ");
+        let mut sql =
+            Sql::new("UPDATE webhooks SET lease_owner = NULL, lease_until = NULL, updated = ");
         sql.bind_text(now);
         if let Some(url) = &change.url {
             sql.push(", url = ").bind_text(url.clone());
@@ -448,37 +451,51 @@ impl WriteTx {
     }
 
     pub async fn insert_delivery(&mut self, account: i64, d: &DeliveryRow) -> Result<()> {
-        let mut sql = Sql::new("INSERT INTO webhook_deliveries (account_id, ");
-        sql.push(DELIVERY_COLUMNS).push(") VALUES (");
-        sql.bind_int(account)
-            .push(", ")
-            .bind_text(d.id.clone())
-            .push(", ")
-            .bind_text(d.webhook_id.clone())
-            .push(", ")
-            .bind_text(d.event_id.clone())
-            .push(", ")
-            .bind_int(d.sequence)
-            .push(", ")
-            .bind_text(d.kind.clone())
-            .push(", ")
-            .bind_int(d.attempt)
-            .push(", ")
-            .bind_text(d.at.clone())
-            .push(", ")
-            .bind_text(d.outcome.clone())
-            .push(", ")
-            .bind(d.http_status.map_or(Arg::Null, Arg::Int))
-            .push(", ")
-            .bind_int(d.latency_ms)
-            .push(", ")
-            .bind(opt_text(d.response.as_deref()))
-            .push(", ")
-            .bind(opt_text(d.error.as_deref()))
-            .push(", ")
-            .bind_int(i64::from(d.manual))
-            .push(")");
-        self.execute(&sql).await?;
+        self.insert_deliveries(account, std::slice::from_ref(d))
+            .await
+    }
+
+    /// Records delivery attempts, many rows per statement.
+    pub async fn insert_deliveries(&mut self, account: i64, rows: &[DeliveryRow]) -> Result<()> {
+        for chunk in rows.chunks(100) {
+            let mut sql = Sql::new("INSERT INTO webhook_deliveries (account_id, ");
+            sql.push(DELIVERY_COLUMNS).push(") VALUES ");
+            for (i, d) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(")
+                    .bind_int(account)
+                    .push(", ")
+                    .bind_text(d.id.clone())
+                    .push(", ")
+                    .bind_text(d.webhook_id.clone())
+                    .push(", ")
+                    .bind_text(d.event_id.clone())
+                    .push(", ")
+                    .bind_int(d.sequence)
+                    .push(", ")
+                    .bind_text(d.kind.clone())
+                    .push(", ")
+                    .bind_int(d.attempt)
+                    .push(", ")
+                    .bind_text(d.at.clone())
+                    .push(", ")
+                    .bind_text(d.outcome.clone())
+                    .push(", ")
+                    .bind(d.http_status.map_or(Arg::NullInt, Arg::Int))
+                    .push(", ")
+                    .bind_int(d.latency_ms)
+                    .push(", ")
+                    .bind(opt_text(d.response.as_deref()))
+                    .push(", ")
+                    .bind(opt_text(d.error.as_deref()))
+                    .push(", ")
+                    .bind_int(i64::from(d.manual))
+                    .push(")");
+            }
+            self.execute(&sql).await?;
+        }
         Ok(())
     }
 }

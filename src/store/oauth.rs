@@ -194,7 +194,7 @@ impl WriteTx {
             .push(", ")
             .bind_text(connection)
             .push(", ")
-            .bind(ttl.map_or(super::sql::Arg::Null, super::sql::Arg::Int))
+            .bind(ttl.map_or(super::sql::Arg::NullInt, super::sql::Arg::Int))
             .push(", ")
             .bind_text(now)
             .push(

@@ -7,6 +7,9 @@ use sqlx::Arguments;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Null,
+    /// A NULL for an integer column (PostgreSQL types a bound NULL: a text one does not
+    /// go into a BIGINT).
+    NullInt,
     Bool(bool),
     Int(i64),
     Real(f64),
@@ -79,6 +82,7 @@ impl Sql {
         for arg in &self.args {
             match arg {
                 Arg::Null => a.add(Option::<String>::None),
+                Arg::NullInt => a.add(Option::<i64>::None),
                 Arg::Bool(b) => a.add(*b),
                 Arg::Int(i) => a.add(*i),
                 Arg::Real(f) => a.add(*f),

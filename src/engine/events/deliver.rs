@@ -31,6 +31,10 @@ const KEPT_RESPONSE: usize = 1024;
 /// How long a replica's lease of an endpoint lasts; renewed after every delivery, so a
 /// replica that died is replaced within this.
 pub const LEASE: Duration = Duration::from_secs(30);
+/// Successful deliveries recorded in one write, at most this many...
+const RECORD_EVERY: usize = 100;
+/// ... or after this long.
+const RECORD_AFTER: Duration = Duration::from_millis(250);
 /// Endpoints one replica delivers to at once.
 const PARALLEL: i64 = 16;
 /// First retry after this; doubling up to [`MAX_BACKOFF`].
@@ -332,10 +336,10 @@ impl Engine {
                 let room = PARALLEL - i64::try_from(tasks.len()).unwrap_or(PARALLEL);
                 if room > 0 {
                     match engine.lease_due(room).await {
-                        Ok(hooks) => {
+                        Ok((lease, hooks)) => {
                             for hook in hooks {
-                                let e = engine.clone();
-                                tasks.spawn(async move { e.deliver_to(hook).await });
+                                let (e, lease) = (engine.clone(), lease.clone());
+                                tasks.spawn(async move { e.deliver_to(hook, &lease).await });
                             }
                         }
                         Err(e) => {
@@ -358,7 +362,14 @@ impl Engine {
         crate::scim::query::timestamp(until)
     }
 
-    async fn lease_due(&self, limit: i64) -> Result<Vec<WebhookRow>, crate::store::StoreError> {
+    /// Leases the due endpoints under a token of this lease's own (the replica's id and a
+    /// random part): a delivery whose lease was taken back (a replay, a change of the
+    /// endpoint) cannot renew it even when this same replica leases the endpoint again, so
+    /// it cannot move the cursor past a replay or go on with the old URL.
+    async fn lease_due(
+        &self,
+        limit: i64,
+    ) -> Result<(String, Vec<WebhookRow>), crate::store::StoreError> {
         if !self
             .store
             .read()
@@ -366,30 +377,34 @@ impl Engine {
             .any_webhook_due(&self.now())
             .await?
         {
-            return Ok(vec![]);
+            return Ok((String::new(), vec![]));
         }
+        let lease = format!("{}/{}", self.outbound.owner, uuid::Uuid::new_v4().simple());
         let mut tx = self.store.write().await?;
         let hooks = tx
-            .lease_webhooks(&self.outbound.owner, &self.now(), &self.lease_time(), limit)
+            .lease_webhooks(&lease, &self.now(), &self.lease_time(), limit)
             .await?;
         tx.commit().await?;
-        Ok(hooks)
+        Ok((lease, hooks))
     }
 
     /// Delivers an endpoint's events past its cursor, in order, until none is left, one
     /// fails, or the lease is lost.
-    async fn deliver_to(&self, hook: WebhookRow) {
-        if let Err(e) = self.deliver_to_inner(&hook).await {
+    async fn deliver_to(&self, hook: WebhookRow, lease: &str) {
+        if let Err(e) = self.deliver_to_inner(&hook, lease).await {
             tracing::warn!(error = %e, webhook = %hook.id, "webhook delivery stopped");
             if let Ok(mut tx) = self.store.write().await {
-                let _ = tx.release_webhook(&hook.id, &self.outbound.owner).await;
+                let _ = tx.release_webhook(&hook.id, lease).await;
                 let _ = tx.commit().await;
             }
         }
     }
 
-    async fn deliver_to_inner(&self, hook: &WebhookRow) -> Result<(), crate::store::StoreError> {
-        let owner = self.outbound.owner.clone();
+    async fn deliver_to_inner(
+        &self,
+        hook: &WebhookRow,
+        owner: &str,
+    ) -> Result<(), crate::store::StoreError> {
         let types: Vec<String> = serde_json::from_str(&hook.events).unwrap_or_default();
         let account = {
             let mut conn = self.store.read().await?;
@@ -400,6 +415,14 @@ impl Engine {
         let mut cursor = hook.cursor;
         let mut attempts = hook.attempts;
         let mut failing_since = hook.failing_since.clone();
+        // Successes are recorded (and the cursor moved) in batches: one write for up to
+        // [`RECORD_EVERY`] deliveries or [`RECORD_AFTER`], so a busy endpoint does not take
+        // the writer twice an event. A crash before a batch is written sends its events
+        // again, which at least once allows.
+        let mut done: Vec<DeliveryRow> = vec![];
+        let mut since_record = Instant::now();
+        // The cursor as the database has it (`cursor` may be ahead, by the unrecorded).
+        let mut recorded = hook.cursor;
         loop {
             // The last sequence first: every event up to it has committed, so none of the
             // events passed over below can still appear.
@@ -414,11 +437,14 @@ impl Engine {
             let rows: Vec<_> = rows.into_iter().filter(|r| r.sequence <= last).collect();
             if rows.is_empty() {
                 let mut tx = self.store.write().await?;
-                if last > cursor {
-                    tx.advance_webhook(&hook.id, &owner, last, &self.lease_time())
+                tx.insert_deliveries(hook.account_id, &done).await?;
+                // Past what was sent, and past events of types it does not take.
+                let through = last.max(cursor);
+                if through > recorded {
+                    tx.advance_webhook(&hook.id, owner, through, &self.lease_time())
                         .await?;
                 }
-                tx.release_webhook(&hook.id, &owner).await?;
+                tx.release_webhook(&hook.id, owner).await?;
                 tx.commit().await?;
                 return Ok(());
             }
@@ -427,22 +453,35 @@ impl Engine {
                 let attempt = self.outbound.send(hook, &envelope).await;
                 let now = self.now();
                 let row = attempt.row(hook, &envelope, attempts + 1, &now, false);
-                let mut tx = self.store.write().await?;
-                tx.insert_delivery(hook.account_id, &row).await?;
                 if attempt.succeeded() {
-                    let kept = tx
-                        .advance_webhook(&hook.id, &owner, envelope.sequence, &self.lease_time())
-                        .await?;
-                    tx.commit().await?;
-                    if !kept {
-                        // Replayed, disabled or taken over meanwhile: whoever holds it now
-                        // goes on from its cursor.
-                        return Ok(());
-                    }
+                    done.push(row);
                     cursor = envelope.sequence;
                     attempts = 0;
                     failing_since = None;
+                    if done.len() >= RECORD_EVERY || since_record.elapsed() >= RECORD_AFTER {
+                        let mut tx = self.store.write().await?;
+                        tx.insert_deliveries(hook.account_id, &done).await?;
+                        let kept = tx
+                            .advance_webhook(&hook.id, owner, cursor, &self.lease_time())
+                            .await?;
+                        tx.commit().await?;
+                        done.clear();
+                        since_record = Instant::now();
+                        recorded = cursor;
+                        if !kept {
+                            // Replayed, disabled or taken over meanwhile: whoever holds it
+                            // now goes on from its cursor.
+                            return Ok(());
+                        }
+                    }
                 } else {
+                    let mut tx = self.store.write().await?;
+                    tx.insert_deliveries(hook.account_id, &done).await?;
+                    tx.insert_delivery(hook.account_id, &row).await?;
+                    if !done.is_empty() {
+                        tx.advance_webhook(&hook.id, owner, cursor, &self.lease_time())
+                            .await?;
+                    }
                     attempts += 1;
                     let since = failing_since.clone().unwrap_or_else(|| now.clone());
                     let failing = chrono::DateTime::parse_from_rfc3339(&since)
@@ -458,7 +497,7 @@ impl Engine {
                         failing,
                         error: row.error.clone().unwrap_or_default(),
                     };
-                    tx.fail_webhook(&hook.id, &owner, &f).await?;
+                    tx.fail_webhook(&hook.id, owner, &f).await?;
                     tx.commit().await?;
                     if failing {
                         tracing::warn!(
