@@ -48,9 +48,18 @@ pub fn fresh_database(backend: Backend, dir: &std::path::Path) -> (String, Optio
 }
 
 pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_configured(backend, |_| {}).await
+}
+
+/// [`spawn_app_on`] with the test's change to the server's configuration (e.g.
+/// `webhook_allow_private: false`).
+pub async fn spawn_app_configured(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (url, pg_database) = fresh_database(backend, dir.path());
-    let config = Config {
+    let mut config = Config {
         database_url: url.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         max_connections: 8,
@@ -63,6 +72,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         trusted_proxies: vec![],
         webhook_allow_private: true,
     };
+    configure(&mut config);
     let clock = std::sync::Arc::new(roster::clock::ShiftedClock::default());
     let engine = startup::engine_with_clock(&url, Some(&config), clock.clone())
         .await

@@ -12,6 +12,7 @@ mod console_synclog;
 mod console_users;
 mod console_webhooks;
 mod drift;
+mod events;
 mod events_replicas;
 mod extensions;
 mod hardening;

@@ -248,8 +248,8 @@ fn deleted_data(kind: ResourceKind, id: &str, draft: &Draft) -> Value {
 
 impl Engine {
     /// Adds the events of a logged change to its transaction: the resource's (created,
-    /// updated, suspended, reactivated, deleted), its members', its seats', and any the
-    /// change named itself (`license.changed`).
+    /// updated, suspended, reactivated, deleted), its members', any the change named itself
+    /// (`license.changed`), then its seats'.
     pub(crate) async fn emit_logged(
         &self,
         tx: &mut WriteTx,
@@ -308,13 +308,15 @@ impl Engine {
                 }
             }
         }
+        // The change's own events before the seats it moved: a reader sees the licenses
+        // added before the waitlisted users they seat.
+        for (kind, data) in &draft.events {
+            emit(tx, kind, data.clone());
+        }
         for c in &draft.seat_changes {
             if let Some((kind, data)) = seat_event(c) {
                 emit(tx, kind, data);
             }
-        }
-        for (kind, data) in &draft.events {
-            emit(tx, kind, data.clone());
         }
         Ok(())
     }
