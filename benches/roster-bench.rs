@@ -289,25 +289,6 @@ async fn start(args: &Args) -> Result<Target, Error> {
             "10000000",
         ],
     )?;
-    if args.seed > 0 {
-        let started = Instant::now();
-        seed(&db, "seed", args.seed).await?;
-        println!(
-            "seeded {} users straight into the store (no seats, sync log or events) in {:.1} s",
-            args.seed,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    if args.workloads.contains(&Workload::BigGroup) {
-        let started = Instant::now();
-        seed(&db, "bigin", args.big_group).await?;
-        seed(&db, "bigout", BIG_GROUP_OUTSIDERS).await?;
-        println!(
-            "big-group: seeded {} + {BIG_GROUP_OUTSIDERS} users straight into the store in {:.1} s",
-            args.big_group,
-            started.elapsed().as_secs_f64()
-        );
-    }
     let port = free_port()?;
     let mut cmd = Command::new(&bin);
     cmd.arg("--database")
@@ -364,6 +345,28 @@ async fn start(args: &Args) -> Result<Target, Error> {
         .send()
         .await?
         .error_for_status()?;
+    // Seeded after the settings (a settings change re-evaluates every user's seats): the
+    // seeded users hold no seat.
+    let db = target.db.clone().unwrap_or_default();
+    if args.seed > 0 {
+        let started = Instant::now();
+        seed(&db, "seed", args.seed).await?;
+        println!(
+            "seeded {} users straight into the store (no seats, sync log or events) in {:.1} s",
+            args.seed,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if args.workloads.contains(&Workload::BigGroup) {
+        let started = Instant::now();
+        seed(&db, "bigin", args.big_group).await?;
+        seed(&db, "bigout", BIG_GROUP_OUTSIDERS).await?;
+        println!(
+            "big-group: seeded {} + {BIG_GROUP_OUTSIDERS} users straight into the store in {:.1} s",
+            args.big_group,
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(target)
 }
 
