@@ -234,7 +234,7 @@ impl Engine {
             "/admin/v1/users",
             None,
         );
-        let (total, items) = self.list(&p, ResourceKind::User, &q, &ctx).await?;
+        let (total, items) = self.list_as(&p, ResourceKind::User, &q, &ctx, true).await?;
         let mut users: Vec<UserView> = items.iter().map(UserView::from).collect();
         self.with_last_seen(ap.account_id, &mut users).await?;
         Ok(UserPage {

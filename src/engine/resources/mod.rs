@@ -203,8 +203,21 @@ impl Engine {
         q: &ListQuery,
         ctx: &Ctx,
     ) -> Result<(u64, Vec<Stored>), ScimError> {
+        let seats = q.projection.names_schema(crate::scim::ROSTER_USER_SCHEMA);
+        self.list_as(p, kind, q, ctx, seats).await
+    }
+
+    /// [`Engine::list`], with users' seats loaded when `seats` (admins' views show them).
+    pub(crate) async fn list_as(
+        &self,
+        p: &Principal,
+        kind: ResourceKind,
+        q: &ListQuery,
+        ctx: &Ctx,
+        seats: bool,
+    ) -> Result<(u64, Vec<Stored>), ScimError> {
         let r = self
-            .list_in(p, kind, q, super::lifecycle::from_idp(ctx))
+            .list_in(p, kind, q, super::lifecycle::from_idp(ctx), seats)
             .await;
         let mut draft = Draft::new(Some(kind), "list", None);
         for n in &q.notes {
@@ -225,6 +238,7 @@ impl Engine {
         kind: ResourceKind,
         q: &ListQuery,
         idp: bool,
+        with_seats: bool,
     ) -> Result<(u64, Vec<Stored>), ScimError> {
         let mut tx = self.store.read().await?;
         let (total, mut items) = tx
@@ -254,7 +268,6 @@ impl Engine {
                 named
             }
         };
-        let with_seats = q.projection.names_schema(crate::scim::ROSTER_USER_SCHEMA);
         self.complete(&mut tx, p, &mut items, with_refs, with_seats)
             .await?;
         Ok((total, items))
