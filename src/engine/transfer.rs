@@ -252,26 +252,13 @@ impl Engine {
         let set = self.rule_set(tx, p.account_id).await?;
         self.reconcile(tx, p.account_id, &set, &target, now, &mut changes)
             .await?;
-        let mut to = tx
+        let to = tx
             .get_resource(p.account_id, ResourceKind::User, &target)
             .await?
             .ok_or_else(|| ScimError::internal("transfer target vanished"))?;
-        let seats = tx
-            .seats_of(p.account_id, std::slice::from_ref(&target))
-            .await?;
-        to.seats = Some(
-            seats
-                .get(&target)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| resource::SeatInfo {
-                    product: s.product,
-                    state: s.state,
-                    since: s.since,
-                })
-                .collect(),
-        );
+        let mut to = [to];
+        super::resources::load_seats(tx, p.account_id, &mut to).await?;
+        let [to] = to;
         if created {
             let data = self
                 .resource_data(tx, p.account_id, ResourceKind::User, &target, Some(&to))

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::jwt::AdminPrincipal;
 use crate::scim::projection::Projection;
-use crate::scim::resource::{self, SeatInfo};
+use crate::scim::resource;
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::events::{EventRow, NewEvent};
 use crate::store::WriteTx;
@@ -331,27 +331,11 @@ impl Engine {
         id: &str,
         snapshot: Option<&crate::scim::resource::Stored>,
     ) -> Result<Value, ScimError> {
+        // Seats are not read: they are in Roster's extension, which is returned on request
+        // only, so the projection below would drop them.
         let stored = match snapshot {
             Some(s) => Some(s.clone()),
-            None => match tx.get_resource(account, kind, id).await? {
-                Some(mut s) if kind == ResourceKind::User => {
-                    let mut seats = tx.seats_of(account, std::slice::from_ref(&s.id)).await?;
-                    s.seats = Some(
-                        seats
-                            .remove(&s.id)
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|x| SeatInfo {
-                                product: x.product,
-                                state: x.state,
-                                since: x.since,
-                            })
-                            .collect(),
-                    );
-                    Some(s)
-                }
-                other => other,
-            },
+            None => tx.get_resource(account, kind, id).await?,
         };
         let Some(mut stored) = stored else {
             return Ok(json!({"id": id}));

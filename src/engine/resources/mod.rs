@@ -133,32 +133,43 @@ impl Engine {
         if !with_seats {
             return Ok(());
         }
-        let users: Vec<String> = items
-            .iter()
-            .filter(|s| s.kind == ResourceKind::User)
-            .map(|s| s.id.clone())
-            .collect();
-        if users.is_empty() {
-            return Ok(());
-        }
-        let mut seats = tx.seats_of(p.account_id, &users).await?;
-        for item in items.iter_mut().filter(|s| s.kind == ResourceKind::User) {
-            item.seats = Some(
-                seats
-                    .remove(&item.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| SeatInfo {
-                        product: s.product,
-                        state: s.state,
-                        since: s.since,
-                    })
-                    .collect(),
-            );
-        }
-        Ok(())
+        load_seats(tx, p.account_id, items).await
     }
+}
 
+/// Fills in the users' seats (one statement for all of them).
+pub(crate) async fn load_seats(
+    tx: &mut ReadConn,
+    account: i64,
+    items: &mut [Stored],
+) -> Result<(), ScimError> {
+    let users: Vec<String> = items
+        .iter()
+        .filter(|s| s.kind == ResourceKind::User)
+        .map(|s| s.id.clone())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut seats = tx.seats_of(account, &users).await?;
+    for item in items.iter_mut().filter(|s| s.kind == ResourceKind::User) {
+        item.seats = Some(
+            seats
+                .remove(&item.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| SeatInfo {
+                    product: s.product,
+                    state: s.state,
+                    since: s.since,
+                })
+                .collect(),
+        );
+    }
+    Ok(())
+}
+
+impl Engine {
     pub async fn get(
         &self,
         p: &Principal,
