@@ -58,15 +58,32 @@ const LAYERS: &[Layer] = &[
     // http, which are not in its "may use" either, nor the composition root.
     Layer {
         dir: "scim",
-        crates: Rule::Not(&["sqlx", ACTIX[0], ACTIX[1], ACTIX[2], "maud"]),
+        crates: Rule::Not(&[
+            "sqlx",
+            "sqlx_core",
+            "rusqlite",
+            ACTIX[0],
+            ACTIX[1],
+            ACTIX[2],
+            "maud",
+        ]),
         modules: Rule::Not(&["engine", "store", "auth", "http", "cli", "startup"]),
     },
-    // engine/: never actix, HTTP types, sqlx, the SQLite/Postgres adapters. HTTP types are
+    // engine/: never actix, HTTP types, sqlx (nor sqlx_core, nor rusqlite, the SQLite
+    // writer's own driver), the SQLite/Postgres adapters. HTTP types are
     // actix's and `http/`'s; both backends share one code path through sqlx's Any driver
     // but for `store::dialect`, which is all there is of the adapters.
     Layer {
         dir: "engine",
-        crates: Rule::Not(&["sqlx", ACTIX[0], ACTIX[1], ACTIX[2], "maud"]),
+        crates: Rule::Not(&[
+            "sqlx",
+            "sqlx_core",
+            "rusqlite",
+            ACTIX[0],
+            ACTIX[1],
+            ACTIX[2],
+            "maud",
+        ]),
         modules: Rule::Not(&["http", "store::dialect", "cli", "startup"]),
     },
     // store/: may use sqlx, scim value types, clock; never engine, http, actix. Not grammar
@@ -81,14 +98,22 @@ const LAYERS: &[Layer] = &[
     // call it (engine, http) nor store, nor the composition root.
     Layer {
         dir: "auth",
-        crates: Rule::Not(&["sqlx", ACTIX[0], ACTIX[1], ACTIX[2], "maud"]),
+        crates: Rule::Not(&[
+            "sqlx",
+            "sqlx_core",
+            "rusqlite",
+            ACTIX[0],
+            ACTIX[1],
+            ACTIX[2],
+            "maud",
+        ]),
         modules: Rule::Not(&["engine", "store", "http", "cli", "startup"]),
     },
     // http/: never sqlx, store. (HTML, `maud`, is the console's, in http/ only: the other
     // layers ban it with actix.)
     Layer {
         dir: "http",
-        crates: Rule::Not(&["sqlx"]),
+        crates: Rule::Not(&["sqlx", "sqlx_core", "rusqlite"]),
         modules: Rule::Not(&["store", "cli", "startup"]),
     },
 ];

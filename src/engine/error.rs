@@ -292,6 +292,7 @@ pub(crate) fn scim_of_store(e: StoreError) -> ScimError {
         },
         other @ (StoreError::BadUrl(_)
         | StoreError::Sqlx(_)
+        | StoreError::Sqlite(_)
         | StoreError::Migrate(_)
         | StoreError::Corrupt(_)) => ScimError::internal(other.to_string()),
     }

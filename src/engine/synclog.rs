@@ -335,8 +335,17 @@ pub fn start_reads_writer(store: Store) -> mpsc::Sender<Queued> {
             }
             let written = async {
                 let mut t = store.write().await?;
+                // Each account's entries in multi-row inserts: a burst of lookups costs the
+                // writer a statement per 40 entries, not one each.
+                let mut by_account: Vec<(i64, Vec<SyncRow>)> = vec![];
                 for q in &batch {
-                    t.insert_sync_log(q.account, &q.row).await?;
+                    match by_account.iter_mut().find(|(a, _)| *a == q.account) {
+                        Some((_, rows)) => rows.push(q.row.clone()),
+                        None => by_account.push((q.account, vec![q.row.clone()])),
+                    }
+                }
+                for (account, rows) in &by_account {
+                    t.insert_sync_logs(*account, rows).await?;
                 }
                 mark_seen(&mut t, &batch).await?;
                 t.commit().await

@@ -35,6 +35,9 @@ pub enum StoreError {
     BadUrl(String),
     #[error(transparent)]
     Sqlx(sqlx::Error),
+    /// An error of the SQLite writer's own connection (src/store/direct.rs).
+    #[error("SQLite: {0}")]
+    Sqlite(String),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored document is not valid JSON: {0}")]
@@ -78,7 +81,7 @@ impl From<sqlx::Error> for StoreError {
 /// PostgreSQL names the constraint; SQLite names none and reports the columns instead
 /// (`UNIQUE constraint failed: users.account_id, users.user_name_lc`), so its column list is
 /// the key there. Both map to the same [`UniqueKey`].
-fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
+pub(super) fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
     if let Some(name) = constraint {
         return match name {
             "users_user_name" => UniqueKey::UserName,

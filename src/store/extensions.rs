@@ -53,12 +53,24 @@ impl ReadConn {
 
     /// The account's schema number: it changes whenever an extension is added or removed.
     pub async fn schemas_version(&mut self, account: i64) -> Result<i64> {
+        if let Some((a, v)) = self.schemas_hint {
+            if a == account {
+                return Ok(v);
+            }
+        }
         let mut sql = Sql::new("SELECT schemas_version FROM accounts WHERE id = ");
         sql.bind_int(account);
         Ok(match self.fetch_optional(&sql).await? {
             Some(row) => row.try_get(0)?,
             None => 0,
         })
+    }
+
+    /// Takes `version` as the account's schema number for the rest of this connection's
+    /// use (the number a request authenticated with; a change of the schemas in the same
+    /// transaction forgets it).
+    pub fn assume_schemas_version(&mut self, account: i64, version: i64) {
+        self.schemas_hint = Some((account, version));
     }
 
     /// The ids and documents of every resource of `kind` whose document holds `urn`, a page
@@ -195,6 +207,7 @@ impl WriteTx {
     }
 
     async fn bump_schemas_version(&mut self, account: i64) -> Result<()> {
+        self.schemas_hint = None;
         let mut sql =
             Sql::new("UPDATE accounts SET schemas_version = schemas_version + 1 WHERE id = ");
         sql.bind_int(account);

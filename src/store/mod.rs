@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod conflicts;
 pub mod console;
 pub mod dialect;
+mod direct;
 pub mod drift;
 pub mod error;
 pub mod events;
@@ -68,6 +69,8 @@ pub struct Store {
     committed: tokio::sync::watch::Sender<u64>,
     /// SQLite's writer, with group commit (None on PostgreSQL, whose writers run at once).
     writer: Option<std::sync::Arc<group::Writer>>,
+    /// SQLite's readers, run on the requests' threads (None on PostgreSQL).
+    readers: Option<std::sync::Arc<direct::Readers>>,
 }
 
 /// What [`Store::open`] found and did: where the database is, and the migrations it ran.
@@ -87,6 +90,9 @@ pub struct Opened {
 pub struct ReadConn {
     inner: Conn,
     backend: Backend,
+    /// An account's schema number the caller already knows (a SCIM request's, read with
+    /// its credentials), so the statements that need it do not read it again.
+    schemas_hint: Option<(i64, i64)>,
 }
 
 /// A write transaction: everything a [`ReadConn`] reads (through `Deref`, inside the same
@@ -105,6 +111,8 @@ enum Conn {
     Plain(sqlx::pool::PoolConnection<sqlx::Any>),
     /// A request's turn at SQLite's writer, inside a group commit's batch.
     Grouped(group::Turn),
+    /// One of SQLite's readers.
+    Reader(direct::Lease),
 }
 
 impl Conn {
@@ -112,9 +120,10 @@ impl Conn {
         match self {
             Conn::Tx(t) => Ok(t),
             Conn::Plain(c) => Ok(c),
-            Conn::Grouped(t) => t
-                .conn()
-                .ok_or_else(|| StoreError::Corrupt("the writer's turn is over".into())),
+            // Their statements run on this thread (`ReadConn::direct`), never through sqlx.
+            Conn::Grouped(_) | Conn::Reader(_) => Err(StoreError::Corrupt(
+                "the SQLite writer's statements do not go through sqlx".into(),
+            )),
         }
     }
 }
@@ -178,7 +187,8 @@ impl Store {
             ),
             Backend::Postgres => (session.clone(), session),
         };
-        let write = pool(writers, write_session, connect.clone())
+        let read_session_direct = read_session.clone();
+        let write = pool(writers, write_session.clone(), connect.clone())
             .await
             .map_err(cannot)?;
         let mut migrate_conn = write.acquire().await?;
@@ -199,10 +209,21 @@ impl Store {
                 .map_err(cannot)?,
             Backend::Postgres => write.clone(),
         };
-        // SQLite's one writer connection is taken for good by the group commit's slot.
-        let writer = match backend {
-            Backend::Sqlite => Some(group::Writer::new(write.acquire().await?)),
-            Backend::Postgres => None,
+        // SQLite's one writer connection is the group commit's slot's, and runs its
+        // statements on the requests' threads (src/store/direct.rs); sqlx's writer
+        // connection was for the migrations only.
+        let (writer, readers) = match backend {
+            Backend::Sqlite => {
+                write.close().await;
+                let direct = direct::Direct::open(sqlite_path(&url), &write_session)?;
+                let readers = direct::Readers::new(
+                    sqlite_path(&url),
+                    &read_session_direct,
+                    usize::try_from(opts.max_connections).unwrap_or(8),
+                );
+                (Some(group::Writer::new(direct)), Some(readers))
+            }
+            Backend::Postgres => (None, None),
         };
         Ok(Store {
             read,
@@ -215,6 +236,7 @@ impl Store {
             },
             committed: tokio::sync::watch::Sender::new(0),
             writer,
+            readers,
         })
     }
 
@@ -234,9 +256,14 @@ impl Store {
 
     /// A read connection (on SQLite one of the readers, never the writer).
     pub async fn read(&self) -> Result<ReadConn> {
+        let inner = match &self.readers {
+            Some(r) => Conn::Reader(r.acquire().await?),
+            None => Conn::Plain(self.read.acquire().await?),
+        };
         Ok(ReadConn {
-            inner: Conn::Plain(self.read.acquire().await?),
+            inner,
             backend: self.backend,
+            schemas_hint: None,
         })
     }
 
@@ -251,6 +278,7 @@ impl Store {
             conn: ReadConn {
                 inner,
                 backend: self.backend,
+                schemas_hint: None,
             },
             outbox: events::Outbox::default(),
             committed: self.committed.clone(),
@@ -279,7 +307,7 @@ impl WriteTx {
         match self.conn.inner {
             Conn::Tx(t) => t.commit().await?,
             Conn::Grouped(turn) => turn.commit().await?,
-            Conn::Plain(_) => {}
+            Conn::Plain(_) | Conn::Reader(_) => {}
         }
         if wrote_events {
             self.committed.send_modify(|n| *n = n.wrapping_add(1));
@@ -288,6 +316,9 @@ impl WriteTx {
     }
 
     async fn execute(&mut self, sql: &Sql) -> Result<u64> {
+        if let Some(r) = self.conn.direct(sql).await {
+            return Ok(r?.1);
+        }
         let text = self.conn.text(sql);
         let r = sqlx::query_with(&text, sql.arguments()?)
             .execute(self.conn.inner.get()?)
@@ -330,13 +361,35 @@ impl ReadConn {
         }
     }
 
+    /// Runs the statement on SQLite's writer, on this thread, when this is a turn at it;
+    /// `None` when the statement goes through sqlx.
+    async fn direct(&mut self, sql: &Sql) -> Option<Result<(Vec<sqlx::any::AnyRow>, u64)>> {
+        let turn = match &mut self.inner {
+            Conn::Grouped(turn) => turn,
+            Conn::Reader(lease) => return Some(lease.run(sql.positional(), &sql.args).await),
+            _ => return None,
+        };
+        let Some(d) = turn.conn() else {
+            return Some(Err(StoreError::Corrupt("the writer's turn is over".into())));
+        };
+        let r = d.run(&sql.positional(), &sql.args);
+        d.pace().await;
+        Some(r)
+    }
+
     async fn fetch_all(&mut self, sql: &Sql) -> Result<Vec<sqlx::any::AnyRow>> {
+        if let Some(r) = self.direct(sql).await {
+            return Ok(r?.0);
+        }
         Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_all(self.inner.get()?)
             .await?)
     }
 
     async fn fetch_optional(&mut self, sql: &Sql) -> Result<Option<sqlx::any::AnyRow>> {
+        if let Some(r) = self.direct(sql).await {
+            return Ok(r?.0.into_iter().next());
+        }
         Ok(sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_optional(self.inner.get()?)
             .await?)
@@ -351,6 +404,12 @@ impl ReadConn {
     }
 
     async fn fetch_count(&mut self, sql: &Sql) -> Result<i64> {
+        if let Some(r) = self.direct(sql).await {
+            return match r?.0.first() {
+                Some(row) => Ok(row.try_get::<i64, _>(0)?),
+                None => Err(StoreError::Sqlx(sqlx::Error::RowNotFound)),
+            };
+        }
         let row = sqlx::query_with(&self.text(sql), sql.arguments()?)
             .fetch_one(self.inner.get()?)
             .await?;
@@ -365,6 +424,9 @@ async fn pool(
 ) -> std::result::Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(size)
+        // No round trip to check a connection before each use: a broken one fails its
+        // statement, which says so, and the pool replaces it.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _| {
             let statements = session.clone();

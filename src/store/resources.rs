@@ -373,13 +373,16 @@ impl WriteTx {
         id: &str,
         doc: &Map<String, Value>,
         now: &str,
+        by_idp: bool,
     ) -> Result<i64> {
         let c = columns(doc);
+        // Made by an identity provider: seen by it now (`last_seen_by_idp`), in the insert.
+        let seen = opt_text(by_idp.then_some(now));
         let mut sql = Sql::default();
         match kind {
             ResourceKind::User => {
                 let user_name = c.user_name.clone().unwrap_or_default();
-                sql.push("INSERT INTO users (account_id, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, suspended_at, version, created, last_modified, doc) VALUES (")
+                sql.push("INSERT INTO users (account_id, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, suspended_at, version, created, last_modified, doc, last_seen_by_idp) VALUES (")
                     .bind_int(account).push(", ")
                     .bind_text(id).push(", ")
                     .bind_text(user_name.clone()).push(", ")
@@ -392,13 +395,14 @@ impl WriteTx {
                     .bind(opt_text((!c.active).then_some(now))).push(", 1, ")
                     .bind_text(now).push(", ")
                     .bind_text(now).push(", ")
-                    .bind_text(doc_text(doc)).push(")");
+                    .bind_text(doc_text(doc)).push(", ")
+                    .bind(seen.clone()).push(")");
             }
             ResourceKind::Group => {
                 let display = c.display_name.unwrap_or_default();
                 // `name_key`: the unique key of a group's name in the account (a taken
                 // name is `UniqueKey::GroupName`).
-                sql.push("INSERT INTO scim_groups (account_id, id, display_name, display_name_lc, name_key, external_id, version, created, last_modified, doc) VALUES (")
+                sql.push("INSERT INTO scim_groups (account_id, id, display_name, display_name_lc, name_key, external_id, version, created, last_modified, doc, last_seen_by_idp) VALUES (")
                     .bind_int(account).push(", ")
                     .bind_text(id).push(", ")
                     .bind_text(display.clone()).push(", ")
@@ -407,7 +411,8 @@ impl WriteTx {
                     .bind(opt_text(c.external_id.as_deref())).push(", 1, ")
                     .bind_text(now).push(", ")
                     .bind_text(now).push(", ")
-                    .bind_text(doc_text(doc)).push(")");
+                    .bind_text(doc_text(doc)).push(", ")
+                    .bind(seen.clone()).push(")");
             }
         }
         self.execute(&sql).await?;

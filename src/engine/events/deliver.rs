@@ -313,6 +313,9 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// The shortest time between two looks for due endpoints.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+
 /// When to try again after `attempts` failures: 5 s doubling to an hour, give or take a
 /// fifth (so endpoints that failed together do not retry together).
 fn backoff(attempts: i64) -> Duration {
@@ -331,6 +334,7 @@ impl Engine {
             let mut woken = engine.store.events_committed();
             let mut tasks = tokio::task::JoinSet::new();
             loop {
+                let looked = tokio::time::Instant::now();
                 woken.borrow_and_update();
                 while tasks.try_join_next().is_some() {}
                 let room = PARALLEL - i64::try_from(tasks.len()).unwrap_or(PARALLEL);
@@ -352,6 +356,9 @@ impl Engine {
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
+                // At most one look per LOOK_EVERY however often this process commits: under
+                // a stream of writes, waking on every commit would cost a query per commit.
+                tokio::time::sleep_until(looked + LOOK_EVERY).await;
             }
         });
     }

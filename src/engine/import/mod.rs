@@ -554,8 +554,15 @@ impl Engine {
                                 ResourceKind::Group,
                                 &mut gdoc,
                             )?;
-                            tx.insert_resource(account, ResourceKind::Group, &gid, &gdoc, &now)
-                                .await?;
+                            tx.insert_resource(
+                                account,
+                                ResourceKind::Group,
+                                &gid,
+                                &gdoc,
+                                &now,
+                                false,
+                            )
+                            .await?;
                             gid
                         }
                     };

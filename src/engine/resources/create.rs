@@ -8,6 +8,7 @@ use crate::scim::resource::{self, SeatInfo, Stored};
 use crate::scim::{Notes, ResourceKind, ScimError};
 use crate::store::WriteTx;
 
+use super::super::drift::by_idp;
 use super::super::error::Fail;
 use super::super::seats::{RuleSet, SeatChange};
 use super::super::synclog::{Change, Ctx, Draft};
@@ -50,12 +51,10 @@ impl Engine {
         let n = n?;
         draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write_for(p).await?;
         let mut seat_changes = vec![];
         let id = self
-            .insert_normalised(&mut tx, p, kind, &n, &now, &mut seat_changes)
-            .await?;
-        self.mark_written_by_idp(&mut tx, p.account_id, ctx, kind, &id, &now)
+            .insert_normalised(&mut tx, p, kind, &n, &now, by_idp(ctx), &mut seat_changes)
             .await?;
         let resource = match kind {
             // Just written: version 1, no groups, the seats just taken.
@@ -121,7 +120,7 @@ impl Engine {
             .await?;
         let n = resource::normalise(&reg, ResourceKind::User, body, &mut notes)?;
         let id = uuid::Uuid::new_v4().to_string();
-        tx.insert_resource(p.account_id, ResourceKind::User, &id, &n.doc, now)
+        tx.insert_resource(p.account_id, ResourceKind::User, &id, &n.doc, now, false)
             .await?;
         self.index_extensions(tx, p, ResourceKind::User, &id, None, &n.doc)
             .await?;
@@ -145,11 +144,12 @@ impl Engine {
         kind: ResourceKind,
         n: &resource::Normalised,
         now: &str,
+        by_idp: bool,
         changes: &mut Vec<SeatChange>,
     ) -> Result<String, Fail> {
         let set = self.rule_set(tx, p.account_id).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        tx.insert_resource(p.account_id, kind, &id, &n.doc, now)
+        tx.insert_resource(p.account_id, kind, &id, &n.doc, now, by_idp)
             .await?;
         self.index_extensions(tx, p, kind, &id, None, &n.doc)
             .await?;

@@ -45,7 +45,7 @@ impl Engine {
         draft: &mut Draft,
     ) -> Result<Vec<SeatChange>, Fail> {
         let now = self.now();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write_for(p).await?;
         tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         super::super::lifecycle::idp_sees(ctx, &current)?;

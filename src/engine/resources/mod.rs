@@ -85,6 +85,13 @@ fn refs_key(kind: ResourceKind) -> &'static str {
     }
 }
 impl Engine {
+    /// A write transaction for a SCIM request: the account's schema number taken from its
+    /// credentials, so the change's events and rules do not read it again.
+    pub(crate) async fn write_for(&self, p: &Principal) -> Result<WriteTx, Fail> {
+        let mut tx = self.store.write().await?;
+        tx.assume_schemas_version(p.account_id, p.schemas_version);
+        Ok(tx)
+    }
     async fn load(
         &self,
         tx: &mut ReadConn,

@@ -58,7 +58,7 @@ impl Engine {
         let mut n = n?;
         draft.user_name = display_name(kind, &n.doc);
         let now = self.now();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write_for(p).await?;
         tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         // Lifecycle: a user the identity provider deleted is gone for it; its deactivation
@@ -163,7 +163,7 @@ impl Engine {
         let ops = patch::parse_request(body, &mut notes);
         draft.notes = notes.clone();
         let ops = ops?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write_for(p).await?;
         tx.lock_resource(p.account_id, kind, id).await?;
         let current = self.load(&mut tx, p, kind, id, false).await?;
         lifecycle::idp_sees(ctx, &current)?;
