@@ -35,6 +35,9 @@ enum Workload {
     BigGroup,
     /// One CSV import of --users rows through POST /admin/v1/imports.
     Import,
+    /// `GET /healthz` (one `SELECT 1`) for --duration: the floor of HTTP, this program's
+    /// clients and one database round trip on this machine, to read the others against.
+    Floor,
 }
 
 #[derive(Debug, Parser)]
@@ -192,6 +195,11 @@ impl Target {
         format!("{}/admin/v1{path}", self.base)
     }
 
+    /// CPU seconds the server has used so far (user + system, from /proc).
+    fn server_cpu(&self) -> Option<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.pid?))
+    }
+
     /// The server's peak and current resident memory, in MB (from /proc).
     fn memory(&self) -> Option<(f64, f64, f64)> {
         let pid = self.pid?;
@@ -206,6 +214,18 @@ impl Target {
         };
         Some((field("VmHWM:"), field("RssAnon:"), field("RssFile:")))
     }
+}
+
+/// User + system CPU seconds of a process, from its `stat` file (clock ticks of 1/100 s,
+/// the kernel's USER_HZ on Linux).
+fn cpu_seconds(stat: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = text.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn roster_bin(args: &Args) -> Result<PathBuf, Error> {
@@ -572,6 +592,11 @@ async fn main() -> Result<(), Error> {
     let mut failed = 0u64;
     for w in &args.workloads {
         let mut report = Report::default();
+        let cpu_before = (
+            target.server_cpu(),
+            cpu_seconds("/proc/self/stat"),
+            Instant::now(),
+        );
         match w {
             Workload::Create => {
                 let t = target.clone();
@@ -764,6 +789,24 @@ async fn main() -> Result<(), Error> {
                     wall.as_secs_f64()
                 ));
             }
+            Workload::Floor => {
+                let t = target.clone();
+                let wall = timed(&mut report, args.connections, Some(duration), move |_| {
+                    let t = t.clone();
+                    async move {
+                        let r = match t.client.get(format!("{}/healthz", t.base)).send().await {
+                            Ok(resp) if resp.status().is_success() => {
+                                resp.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                            }
+                            Ok(resp) => Err(format!("status {}", resp.status())),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        Some(("floor: GET /healthz", r))
+                    }
+                })
+                .await;
+                failed += report.print(&format!("floor ({:.1} s)", wall.as_secs_f64()));
+            }
             Workload::Churn => churn(&target, &args, &mut report, duration, &mut failed).await?,
             Workload::BigGroup => {
                 big_group(&target, &args, &mut report, duration, &mut failed).await?
@@ -812,6 +855,22 @@ async fn main() -> Result<(), Error> {
         if let Some((peak, anon, file)) = target.memory() {
             println!(
                 "server memory: peak resident {peak:.0} MB (now: {anon:.0} MB anonymous, {file:.0} MB file-backed)"
+            );
+        }
+        // Where the machine's two cores went: the server, and this program (the clients).
+        if let (Some(s0), Some(s1), Some(c0), Some(c1)) = (
+            cpu_before.0,
+            target.server_cpu(),
+            cpu_before.1,
+            cpu_seconds("/proc/self/stat"),
+        ) {
+            let wall = cpu_before.2.elapsed().as_secs_f64().max(1e-9);
+            println!(
+                "CPU over the workload ({wall:.1} s): server {:.1} s ({:.0} % of a core), load generator {:.1} s ({:.0} % of a core)",
+                s1 - s0,
+                100.0 * (s1 - s0) / wall,
+                c1 - c0,
+                100.0 * (c1 - c0) / wall
             );
         }
     }

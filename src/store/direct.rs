@@ -100,7 +100,33 @@ impl Direct {
         self.run_raw(text, args).map_err(error)
     }
 
+    /// [`Direct::run`], logged as sqlx logs its statements (target `sqlx::query`: each at
+    /// debug, a slow one as a warning), so `RUST_LOG=sqlx=debug` shows them all.
     fn run_raw(&mut self, text: &str, args: &[Arg]) -> rusqlite::Result<(Vec<AnyRow>, u64)> {
+        let started = Instant::now();
+        let r = self.step(text, args);
+        let elapsed = started.elapsed();
+        if elapsed >= SLOW_STATEMENT {
+            tracing::warn!(
+                target: "sqlx::query",
+                summary = summary(text),
+                elapsed_secs = elapsed.as_secs_f64(),
+                "slow statement: execution time exceeded alert threshold"
+            );
+        } else if tracing::enabled!(target: "sqlx::query", tracing::Level::DEBUG) {
+            tracing::debug!(
+                target: "sqlx::query",
+                summary = summary(text),
+                db.statement = text,
+                rows_affected = r.as_ref().map_or(0, |(_, n)| *n),
+                rows_returned = r.as_ref().map_or(0, |(rows, _)| rows.len()),
+                elapsed_secs = elapsed.as_secs_f64(),
+            );
+        }
+        r
+    }
+
+    fn step(&mut self, text: &str, args: &[Arg]) -> rusqlite::Result<(Vec<AnyRow>, u64)> {
         self.running_since.get_or_insert_with(Instant::now);
         let mut stmt = self.conn.prepare_cached(text)?;
         for (i, arg) in args.iter().enumerate() {
@@ -211,6 +237,19 @@ fn value(v: ValueRef<'_>) -> AnyValueKind<'static> {
         }
         ValueRef::Blob(b) => AnyValueKind::Blob(Cow::Owned(b.to_vec())),
     }
+}
+
+/// A statement that runs this long is logged as a warning (sqlx's default threshold).
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// The first words of a statement, for logs (values are never in the text).
+fn summary(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().take(4).collect();
+    let mut out = words.join(" ");
+    if text.split_whitespace().nth(4).is_some() {
+        out.push_str(" …");
+    }
+    out
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -403,16 +442,51 @@ mod tests {
         let (_dir, mut d) = db();
         d.run("INSERT INTO t (id, name) VALUES (1, 'a')", &[])
             .unwrap();
-        let e = d
-            .run("INSERT INTO t (id, name) VALUES (2, 'a')", &[])
-            .unwrap_err();
-        assert!(matches!(e, StoreError::Unique(UniqueKey::Other)), "{e:?}");
-        let e = d
-            .run("INSERT INTO t (id, name) VALUES (1, 'b')", &[])
-            .unwrap_err();
-        assert!(matches!(e, StoreError::Unique(UniqueKey::Other)), "{e:?}");
-        let e = d.run("SELECT nope FROM t", &[]).unwrap_err();
-        assert!(matches!(e, StoreError::Sqlite(_)), "{e:?}");
+        let e = d.run("INSERT INTO t (id, name) VALUES (2, 'a')", &[]).err();
+        assert!(
+            matches!(e, Some(StoreError::Unique(UniqueKey::Other))),
+            "{e:?}"
+        );
+        let e = d.run("INSERT INTO t (id, name) VALUES (1, 'b')", &[]).err();
+        assert!(
+            matches!(e, Some(StoreError::Unique(UniqueKey::Other))),
+            "{e:?}"
+        );
+        let e = d.run("SELECT nope FROM t", &[]).err();
+        assert!(matches!(e, Some(StoreError::Sqlite(_))), "{e:?}");
+    }
+
+    /// A read longer than the inline limit is interrupted and run again on a blocking
+    /// thread: same answer, and the connection goes back to the pool.
+    #[tokio::test]
+    async fn a_long_read_finishes_off_the_thread() {
+        let (dir, _d) = db();
+        let path = dir.path().join("t.db").to_string_lossy().into_owned();
+        let readers = Readers::new(&path, "PRAGMA foreign_keys = ON;", 1);
+        let mut lease = readers.acquire().await.unwrap();
+        let long = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+                    SELECT COUNT(*), SUM(i) FROM n";
+        let started = Instant::now();
+        let (rows, _) = lease
+            .run(long.to_string(), &[Arg::Int(3_000_000)])
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() > INLINE,
+            "the statement was meant to be long"
+        );
+        assert_eq!(rows[0].try_get::<i64, _>(0).unwrap(), 3_000_000);
+        assert_eq!(rows[0].try_get::<i64, _>(1).unwrap(), 4_500_001_500_000);
+        // Short ones still run inline on the same connection afterwards.
+        let (rows, _) = lease.run("SELECT 41 + 1".to_string(), &[]).await.unwrap();
+        assert_eq!(rows[0].try_get::<i64, _>(0).unwrap(), 42);
+        drop(lease);
+        let mut again = readers.acquire().await.unwrap();
+        let (rows, _) = again
+            .run("SELECT COUNT(*) FROM t".to_string(), &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].try_get::<i64, _>(0).unwrap(), 0);
     }
 
     #[test]

@@ -187,7 +187,6 @@ impl Store {
             ),
             Backend::Postgres => (session.clone(), session),
         };
-        let read_session_direct = read_session.clone();
         let write = pool(writers, write_session.clone(), connect.clone())
             .await
             .map_err(cannot)?;
@@ -204,9 +203,10 @@ impl Store {
             .filter(|m| m.migration_type.is_up_migration() && !before.contains(&m.version))
             .count();
         let read = match backend {
-            Backend::Sqlite => pool(opts.max_connections.max(1), read_session, connect)
-                .await
-                .map_err(cannot)?,
+            // Unused: SQLite's readers are `readers` below. Lazy, so it opens nothing.
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(connect),
             Backend::Postgres => write.clone(),
         };
         // SQLite's one writer connection is the group commit's slot's, and runs its
@@ -218,7 +218,7 @@ impl Store {
                 let direct = direct::Direct::open(sqlite_path(&url), &write_session)?;
                 let readers = direct::Readers::new(
                     sqlite_path(&url),
-                    &read_session_direct,
+                    &read_session,
                     usize::try_from(opts.max_connections).unwrap_or(8),
                 );
                 (Some(group::Writer::new(direct)), Some(readers))
@@ -286,7 +286,10 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        self.read()
+            .await?
+            .fetch_count(&Sql::new("SELECT 1"))
+            .await?;
         Ok(())
     }
 
