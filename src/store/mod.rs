@@ -166,7 +166,7 @@ impl Store {
                 format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;"
+                     PRAGMA mmap_size = 0; PRAGMA temp_store = MEMORY;"
                 )
             }
             Backend::Postgres => format!(
