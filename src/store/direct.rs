@@ -10,7 +10,7 @@
 //! come back as sqlx's `AnyRow`, so the store reads them the same way on both backends.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -144,7 +144,7 @@ impl Direct {
         let mut out = vec![];
         // Described once per statement, shared by its rows. The column's type is the
         // first row's value's (the Any driver types values by what they hold, too).
-        let mut described: Option<(Vec<AnyColumn>, Arc<sqlx_core::HashMap<UStr, usize>>)> = None;
+        let mut described: Option<Described> = None;
         let names: Vec<String> = (0..columns)
             .map(|c| stmt.column_name(c).map(str::to_string).unwrap_or_default())
             .collect();
@@ -190,11 +190,11 @@ impl Direct {
     }
 }
 
+/// A statement's columns and their positions by name, shared by its rows.
+type Described = (Vec<AnyColumn>, Arc<sqlx_core::HashMap<UStr, usize>>);
+
 /// The columns of a statement's rows, named, typed as their first row's values.
-fn describe(
-    names: &[String],
-    first: &[AnyValue],
-) -> (Vec<AnyColumn>, Arc<sqlx_core::HashMap<UStr, usize>>) {
+fn describe(names: &[String], first: &[AnyValue]) -> Described {
     let mut by_name = sqlx_core::HashMap::new();
     let columns = names
         .iter()
@@ -273,6 +273,8 @@ pub(super) struct Readers {
     session: String,
     idle: std::sync::Mutex<Vec<Direct>>,
     permits: Arc<tokio::sync::Semaphore>,
+    /// Statements that ran past [`INLINE`] and were run again on a blocking thread.
+    offloaded: AtomicU64,
 }
 
 /// A reader lent to one [`super::ReadConn`]; back to the pool when dropped.
@@ -280,6 +282,44 @@ pub(super) struct Lease {
     conn: Option<Direct>,
     readers: Arc<Readers>,
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// How often the checkpointer copies the WAL's pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Checkpoints the WAL on a thread of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which
+/// waits for nobody), instead of inside whichever commit crosses SQLite's threshold: there
+/// the copying and its fsyncs held the writer, and every write request queued behind it.
+/// The writer keeps a high threshold of its own in case this thread falls behind. Stops
+/// when the store is dropped.
+pub(super) struct Checkpointer {
+    stop: Arc<AtomicBool>,
+}
+
+impl Checkpointer {
+    pub(super) fn start(path: &str, session: &str) -> Result<Checkpointer> {
+        let mut conn = Direct::open(path, session)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("roster-checkpoint".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(e) = conn.exec("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "could not checkpoint the SQLite WAL");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Sqlite(format!("could not start the checkpointer: {e}")))?;
+        Ok(Checkpointer { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// How long a read waits for a free connection before it gives up (busy).
@@ -292,6 +332,7 @@ impl Readers {
             session: session.to_string(),
             idle: std::sync::Mutex::new(vec![]),
             permits: Arc::new(tokio::sync::Semaphore::new(size.max(1))),
+            offloaded: AtomicU64::new(0),
         })
     }
 
@@ -345,6 +386,13 @@ impl Lease {
             .conn
             .take()
             .ok_or_else(|| StoreError::Corrupt("a reader was lost".into()))?;
+        let offloaded = self.readers.offloaded.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(
+            target: "sqlx::query",
+            summary = summary(&text),
+            offloaded,
+            "a read ran past the inline limit: run again on a blocking thread"
+        );
         let args = args.to_vec();
         let (conn, r) = tokio::task::spawn_blocking(move || {
             let r = conn.run(&text, &args);
@@ -480,6 +528,8 @@ mod tests {
         // Short ones still run inline on the same connection afterwards.
         let (rows, _) = lease.run("SELECT 41 + 1".to_string(), &[]).await.unwrap();
         assert_eq!(rows[0].try_get::<i64, _>(0).unwrap(), 42);
+        // Interrupted once (the long one), and the short one ran inline.
+        assert_eq!(readers.offloaded.load(Ordering::Relaxed), 1);
         drop(lease);
         let mut again = readers.acquire().await.unwrap();
         let (rows, _) = again

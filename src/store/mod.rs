@@ -71,6 +71,8 @@ pub struct Store {
     writer: Option<std::sync::Arc<group::Writer>>,
     /// SQLite's readers, run on the requests' threads (None on PostgreSQL).
     readers: Option<std::sync::Arc<direct::Readers>>,
+    /// SQLite's WAL checkpoints, on a thread of their own (None on PostgreSQL).
+    _checkpointer: Option<std::sync::Arc<direct::Checkpointer>>,
 }
 
 /// What [`Store::open`] found and did: where the database is, and the migrations it ran.
@@ -185,7 +187,7 @@ impl Store {
                 format!("{session} PRAGMA cache_size = -65536;"),
                 format!("{session} PRAGMA cache_size = -4096;"),
             ),
-            Backend::Postgres => (session.clone(), session),
+            Backend::Postgres => (session.clone(), session.clone()),
         };
         let write = pool(writers, write_session.clone(), connect.clone())
             .await
@@ -212,18 +214,26 @@ impl Store {
         // SQLite's one writer connection is the group commit's slot's, and runs its
         // statements on the requests' threads (src/store/direct.rs); sqlx's writer
         // connection was for the migrations only.
-        let (writer, readers) = match backend {
+        let (writer, readers, checkpointer) = match backend {
             Backend::Sqlite => {
                 write.close().await;
-                let direct = direct::Direct::open(sqlite_path(&url), &write_session)?;
+                let checkpointer = direct::Checkpointer::start(sqlite_path(&url), &session)?;
+                let direct = direct::Direct::open(
+                    sqlite_path(&url),
+                    &format!("{write_session} PRAGMA wal_autocheckpoint = 20000;"),
+                )?;
                 let readers = direct::Readers::new(
                     sqlite_path(&url),
                     &read_session,
                     usize::try_from(opts.max_connections).unwrap_or(8),
                 );
-                (Some(group::Writer::new(direct)), Some(readers))
+                (
+                    Some(group::Writer::new(direct)),
+                    Some(readers),
+                    Some(std::sync::Arc::new(checkpointer)),
+                )
             }
-            Backend::Postgres => (None, None),
+            Backend::Postgres => (None, None, None),
         };
         Ok(Store {
             read,
@@ -237,6 +247,7 @@ impl Store {
             committed: tokio::sync::watch::Sender::new(0),
             writer,
             readers,
+            _checkpointer: checkpointer,
         })
     }
 

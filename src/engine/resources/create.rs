@@ -137,6 +137,7 @@ impl Engine {
         Ok(id)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn insert_normalised(
         &self,
         tx: &mut WriteTx,
