@@ -73,12 +73,21 @@ impl ReadConn {
         if let Some(id) = self.user_id_by_user_name(account, email_lc).await? {
             return Ok(Some(id));
         }
+        // The first holder by id, picked here: `ORDER BY user_id LIMIT 1` in the statement
+        // lets SQLite walk every email of the account in key order instead of looking the
+        // value up (seconds at a million users).
         let mut sql = Sql::new("SELECT user_id FROM user_emails WHERE account_id = ");
         sql.bind_int(account)
             .push(" AND value_lc = ")
-            .bind_text(email_lc)
-            .push(" ORDER BY user_id LIMIT 1");
-        self.fetch_text(&sql).await
+            .bind_text(email_lc);
+        let mut first: Option<String> = None;
+        for r in self.fetch_all(&sql).await? {
+            let id: String = r.try_get(0)?;
+            if first.as_ref().is_none_or(|f| id < *f) {
+                first = Some(id);
+            }
+        }
+        Ok(first)
     }
 
     /// The userNames of these users of the account, by id (a user gone meanwhile is left out).
@@ -113,15 +122,22 @@ impl ReadConn {
             // A user the identity provider deleted may share its userName with a newer one:
             // the newer (`deleted_key` '') comes last, so it wins.
             a.push(" ORDER BY deleted_key DESC");
+            // Sorted here, not by the statement: an `ORDER BY user_id` there lets SQLite walk
+            // the primary key (account_id, user_id, ...) over every email of the account to
+            // skip the sort, instead of looking the values up (seconds at a million users).
             let mut b = Sql::new("SELECT value_lc, user_id FROM user_emails WHERE account_id = ");
             b.bind_int(account).push(" AND value_lc IN ");
             in_list(&mut b, chunk);
-            b.push(" ORDER BY user_id DESC");
+            let mut by_email = vec![];
+            for r in self.fetch_all(&b).await? {
+                by_email.push((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?));
+            }
+            // An email several users share goes to the first of them by id.
+            by_email.sort_by(|x, y| y.1.cmp(&x.1));
+            out.extend(by_email);
             // userName matches win over email matches.
-            for sql in [b, a] {
-                for r in self.fetch_all(&sql).await? {
-                    out.insert(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
-                }
+            for r in self.fetch_all(&a).await? {
+                out.insert(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
             }
         }
         Ok(out)
