@@ -438,9 +438,6 @@ async fn pool(
 ) -> std::result::Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(size)
-        // No round trip to check a connection before each use: a broken one fails its
-        // statement, which says so, and the pool replaces it.
-        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _| {
             let statements = session.clone();
