@@ -337,11 +337,11 @@ pub fn start_reads_writer(store: Store) -> mpsc::Sender<Queued> {
                 let mut t = store.write().await?;
                 // Each account's entries in multi-row inserts: a burst of lookups costs the
                 // writer a statement per 40 entries, not one each.
-                let mut by_account: Vec<(i64, Vec<SyncRow>)> = vec![];
+                let mut by_account: Vec<(i64, Vec<&SyncRow>)> = vec![];
                 for q in &batch {
                     match by_account.iter_mut().find(|(a, _)| *a == q.account) {
-                        Some((_, rows)) => rows.push(q.row.clone()),
-                        None => by_account.push((q.account, vec![q.row.clone()])),
+                        Some((_, rows)) => rows.push(&q.row),
+                        None => by_account.push((q.account, vec![&q.row])),
                     }
                 }
                 for (account, rows) in &by_account {

@@ -144,10 +144,8 @@ impl Direct {
         let mut out = vec![];
         // Described once per statement, shared by its rows. The column's type is the
         // first row's value's (the Any driver types values by what they hold, too).
+        // Statements that answer no row (most writes) describe nothing.
         let mut described: Option<Described> = None;
-        let names: Vec<String> = (0..columns)
-            .map(|c| stmt.column_name(c).map(str::to_string).unwrap_or_default())
-            .collect();
         {
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next()? {
@@ -157,7 +155,17 @@ impl Direct {
                         kind: value(row.get_ref(c)?),
                     });
                 }
-                let (cols, by_name) = described.get_or_insert_with(|| describe(&names, &values));
+                let (cols, by_name) = described.get_or_insert_with(|| {
+                    let names: Vec<String> = (0..columns)
+                        .map(|c| {
+                            row.as_ref()
+                                .column_name(c)
+                                .map(str::to_string)
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    describe(&names, &values)
+                });
                 out.push(AnyRow {
                     column_names: by_name.clone(),
                     columns: cols.clone(),

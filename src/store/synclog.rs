@@ -199,13 +199,19 @@ impl WriteTx {
             .await
     }
 
-    /// Many entries in few statements (an import's batch).
-    pub async fn insert_sync_logs(&mut self, account: i64, rows: &[SyncRow]) -> Result<()> {
+    /// Many entries in few statements (an import's batch, the batched reads' entries),
+    /// owned or borrowed.
+    pub async fn insert_sync_logs<R: std::borrow::Borrow<SyncRow>>(
+        &mut self,
+        account: i64,
+        rows: &[R],
+    ) -> Result<()> {
         for chunk in rows.chunks(40) {
             let mut sql = Sql::new(&format!(
                 "INSERT INTO sync_log (account_id, {COLUMNS}, user_name_lc) VALUES "
             ));
             for (n, r) in chunk.iter().enumerate() {
+                let r: &SyncRow = r.borrow();
                 if n > 0 {
                     sql.push(", ");
                 }
